@@ -2,7 +2,8 @@
 
 The package's verbs are importable from the top level (`loadwise.tune`,
 `loadwise.validate`, `loadwise.audit`, ...); they are loaded lazily so that importing
-loadwise, or starting the CLI, does not pull in numba, torch or Ray.
+loadwise, or starting the CLI, does not pull in numba, torch or Ray. (The packages
+behind them are named `tuning` and `auditing` so that the verbs stay functions.)
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _API = {
-    "tune": "loadwise.tune",
-    "validate": "loadwise.tune",
-    "audit": "loadwise.audit",
+    "tune": "loadwise.tuning",
+    "validate": "loadwise.tuning",
+    "audit": "loadwise.auditing",
     "Scenario": "loadwise.scenarios",
     "ScenarioSet": "loadwise.scenarios",
     "get_system": "loadwise.systems",
