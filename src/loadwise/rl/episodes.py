@@ -1,0 +1,105 @@
+"""From logged decisions and finished workflows to PPO's advantages and returns.
+
+A workflow is one episode. Its timesteps are its decisions in the order they were taken:
+the plan at arrival, then one executor decision per role step (the final decision step
+included). The reward and the cost arrive with the last decision, when the workflow's
+outcome is known; earlier decisions get credit through GAE and the value heads.
+Decisions of workflows that did not finish within the rollout are dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from loadwise.rl.ppo import Decisions, PPOConfig, gae, lagrangian_advantage
+
+_KEY = np.int64(1) << np.int64(32)
+
+
+@dataclass
+class Outcomes:
+    """One row per finished workflow: who it was, and what it earned and cost."""
+
+    sim_index: np.ndarray
+    workflow_id: np.ndarray
+    reward: np.ndarray
+    cost: np.ndarray
+    tier: np.ndarray  # budget tier index (selects the workflow's λ)
+
+
+def _keys(sim_index: np.ndarray, workflow_id: np.ndarray) -> np.ndarray:
+    return np.asarray(sim_index, dtype=np.int64) * _KEY + np.asarray(workflow_id, dtype=np.int64)
+
+
+def build_decisions(plan_log: dict[str, np.ndarray], step_log: dict[str, np.ndarray], outcomes: Outcomes,
+                    lam_per_tier: np.ndarray, cfg: PPOConfig) -> tuple[Decisions | None, Decisions | None]:
+    """(planner decisions, executor decisions) with Lagrangian advantages and both returns."""
+    logs = [plan_log, step_log]
+    ep_keys = _keys(outcomes.sim_index, outcomes.workflow_id)
+    sorter = np.argsort(ep_keys)
+    sorted_keys = ep_keys[sorter]
+    parts = []
+    for g, log in enumerate(logs):
+        if not log:
+            continue
+        keys = _keys(log["sim_index"], log["workflow_id"])
+        if len(sorted_keys) == 0:
+            continue
+        pos = np.searchsorted(sorted_keys, keys).clip(max=len(sorted_keys) - 1)
+        found = sorted_keys[pos] == keys
+        rows = np.flatnonzero(found)
+        parts.append((g, rows, sorter[pos[rows]], log["order"][rows],
+                      log["value_reward"][rows], log["value_cost"][rows]))
+    if not parts:
+        return None, None
+    group = np.concatenate([np.full(len(p[1]), p[0]) for p in parts])
+    row = np.concatenate([p[1] for p in parts])
+    episode = np.concatenate([p[2] for p in parts])
+    order = np.concatenate([p[3] for p in parts])
+    v_r = np.concatenate([p[4] for p in parts]).astype(np.float64)
+    v_c = np.concatenate([p[5] for p in parts]).astype(np.float64)
+
+    # lay the decisions out as (episode, position) in time order
+    idx = np.lexsort((order, episode))
+    episode_sorted = episode[idx]
+    starts = np.searchsorted(episode_sorted, episode_sorted, side="left")
+    position = np.arange(len(idx)) - starts
+    n_episodes, length = len(ep_keys), int(position.max()) + 1
+    mask = np.zeros((n_episodes, length), dtype=bool)
+    values_r = np.zeros((n_episodes, length))
+    values_c = np.zeros((n_episodes, length))
+    mask[episode_sorted, position] = True
+    values_r[episode_sorted, position] = v_r[idx]
+    values_c[episode_sorted, position] = v_c[idx]
+    last = mask.sum(axis=1) - 1
+    has = last >= 0
+    rewards = np.zeros((n_episodes, length))
+    costs = np.zeros((n_episodes, length))
+    rewards[np.flatnonzero(has), last[has]] = outcomes.reward[has]
+    costs[np.flatnonzero(has), last[has]] = outcomes.cost[has]
+
+    adv_r, ret_r = gae(rewards, values_r, mask, cfg.gamma, cfg.gae_lambda)
+    adv_c, ret_c = gae(costs, values_c, mask, cfg.gamma, cfg.gae_lambda)
+    lam = np.asarray(lam_per_tier, dtype=np.float64)[outcomes.tier][:, None]
+    adv = lagrangian_advantage(adv_r, adv_c, lam)
+
+    inverse = np.empty(len(idx), dtype=np.int64)  # decision -> its place in the time-ordered layout
+    inverse[idx] = np.arange(len(idx))
+    out: list[Decisions | None] = [None, None]
+    for g, log in enumerate(logs):
+        sel = np.flatnonzero(group == g)
+        if len(sel) == 0:
+            continue
+        e, p, r = episode[sel], position[inverse[sel]], row[sel]
+        out[g] = Decisions(
+            obs=torch.from_numpy(np.ascontiguousarray(log["obs"][r])),
+            actions=torch.from_numpy(np.ascontiguousarray(log["actions"][r])).long(),
+            logp=torch.from_numpy(log["logp"][r]).float(),
+            advantage=torch.from_numpy(adv[e, p]).float(),
+            return_reward=torch.from_numpy(ret_r[e, p]).float(),
+            return_cost=torch.from_numpy(ret_c[e, p]).float(),
+        )
+    return out[0], out[1]
