@@ -1,0 +1,291 @@
+"""The lockstep driver: many independent simulations advanced together, one router call per round.
+
+Each round, every unfinished simulation runs to its next pending decision(s); the
+driver gathers all pending plans into one PlanBatch and all pending role steps into
+one StepBatch (features computed with batched numpy), calls the router once for each,
+and hands the answers back. This is how sweeps meet their speed target and how an RL
+trainer collects experience: decisions carry (sim_index, workflow_id, step_index), and
+`pop_finished()` returns the workflows that completed since the last call, so every
+decision can be credited with its workflow's outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit
+
+from loadwise.systems.agentserve.profiles import LEVEL_CENTER, Profiles, load_profiles
+from loadwise.systems.agentserve.routing import (
+    BUDGET_SCALE,
+    LATENCY_RATIO_CAP,
+    LEVELS,
+    MAX_AGENTS,
+    MAX_CALLS,
+    N_ACTIONS,
+    N_MODELS,
+    N_STRATEGIES,
+    PLAN_OBS_DIM,
+    PLAN_OBS_LAYOUT,
+    QUEUE_CAP,
+    ROLES,
+    STEP_OBS_DIM,
+    STEP_OBS_LAYOUT,
+    SUBJECTS,
+    TOPOLOGIES,
+    OracleView,
+    Plan,
+    PlanBatch,
+    Router,
+    StepBatch,
+)
+from loadwise.systems.agentserve.simulator import Cell, SimResult, Simulation
+
+_LOG_BUDGET = np.log1p(BUDGET_SCALE)
+_LOG_LATENCY = np.log1p(600.0)
+_EYE_SUBJECT = np.eye(len(SUBJECTS), dtype=np.float32)
+_EYE_LEVEL = np.eye(LEVELS, dtype=np.float32)
+_EYE_ROLE = np.eye(len(ROLES) + 1, dtype=np.float32)
+_EYE_TOPOLOGY = np.eye(len(TOPOLOGIES), dtype=np.float32)
+
+
+@dataclass
+class FinishedWorkflows:
+    """Workflows completed since the last `pop_finished()`; arrays of equal length."""
+
+    sim_index: np.ndarray
+    workflow_id: np.ndarray
+    solved: np.ndarray
+    workflow_latency: np.ndarray
+    latency_excl_decision: np.ndarray
+    budget: np.ndarray
+    n_steps: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.sim_index)
+
+
+class Lockstep:
+    """Drive simulations of `cells` (one per cell) in lockstep.
+
+    `seeds`: one int for all cells (common random numbers across cells: same items and
+    unit arrival process) or one seed per cell.
+    """
+
+    def __init__(self, cells: Sequence[Cell], seeds: int | Sequence[int] = 0,
+                 profiles: Profiles | None = None) -> None:
+        self.profiles = profiles if profiles is not None else load_profiles()
+        seed_list = [int(seeds)] * len(cells) if np.isscalar(seeds) else [int(s) for s in seeds]  # type: ignore[arg-type]
+        if len(seed_list) != len(cells):
+            raise ValueError(f"{len(cells)} cells but {len(seed_list)} seeds")
+        self.sims = [Simulation(c, s, self.profiles, i) for i, (c, s) in enumerate(zip(cells, seed_list))]
+        self.active = list(self.sims)
+        p = self.profiles
+        self._theta_term = p.theta[:, None] * (1.0 + p.gamma[None, :]) + p.delta[None, :]  # (M, S)
+        self._cap = p.max_num_seqs.astype(float)
+        self._mean_work = float(p.mean_tokens.mean()) + p.prefill_cost * p.workflow.prompt_tokens  # (M,)
+        self._tpot_full = p.tpot * (1.0 + p.tpot_growth * np.log(self._cap))
+        self.rounds = 0
+        self.decisions = 0
+
+    @property
+    def done(self) -> bool:
+        return not self.active
+
+    # one round
+
+    def step(self, router: Router) -> bool:
+        """Advance every simulation to its next decisions and answer them; False when all are done."""
+        self.active = [s for s in self.active if s.advance()]
+        if not self.active:
+            return False
+        self.rounds += 1
+        plans = [(s, wf) for s in self.active for wf in s.pending_plans]
+        if plans:
+            for s in self.active:
+                s.pending_plans = []
+            batch = self._plan_batch(plans)
+            plan = router.plan(batch)
+            self._apply_plans(plans, plan, getattr(router, "name", "router"))
+        steps = [(s, wf, ci) for s in self.active for wf, ci in s.pending_steps]
+        for s in self.active:
+            s.pending_steps = []
+        batch, extra = self._step_batch(steps, bool(getattr(router, "needs_oracle", False)))
+        actions = np.asarray(router.route(batch))
+        if actions.shape != (len(steps),) or not np.issubdtype(actions.dtype, np.integer) \
+                or actions.min() < 0 or actions.max() >= N_ACTIONS:
+            raise ValueError(
+                f"router {getattr(router, 'name', router)!r} must return {len(steps)} int actions in [0, {N_ACTIONS})"
+            )
+        self._dispatch(steps, actions, extra)
+        self.decisions += len(steps)
+        return True
+
+    def run(self, router: Router, on_round: Callable[[Lockstep], None] | None = None) -> None:
+        """Step until every simulation has finished."""
+        while self.step(router):
+            if on_round is not None:
+                on_round(self)
+
+    def results(self, record: bool = True, run_ids: Sequence[str] | None = None, epoch: int = 0) -> list[SimResult]:
+        """Metrics (and telemetry when `record`) of every simulation, in cell order."""
+        ids = run_ids or [s.cell.label for s in self.sims]
+        return [s.result(record, run_id, epoch) for s, run_id in zip(self.sims, ids)]
+
+    def pop_finished(self) -> FinishedWorkflows:
+        """Workflows that completed since the last call, across all simulations."""
+        rows = []
+        for s in self.sims:
+            rows += [(s.sim_index, *r) for r in s.finished]
+            s.finished = []
+        a = np.array(rows, dtype=float).reshape(-1, 7)
+        return FinishedWorkflows(
+            a[:, 0].astype(np.int64), a[:, 1].astype(np.int64), a[:, 2].astype(bool),
+            a[:, 3], a[:, 4], a[:, 5], a[:, 6].astype(np.int64),
+        )
+
+    def progress(self) -> tuple[int, int]:
+        """(workflows finished, workflows in total) across simulations."""
+        return sum(len(s.workflow_log) for s in self.sims), sum(s.n_total for s in self.sims)
+
+    # plans
+
+    def _server_state(self, sims: Sequence[Simulation]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = [[x for srv in s.servers for x in (srv.n, len(srv.waiting), srv.recent)] for s in sims]
+        a = np.array(rows, dtype=float).reshape(len(sims), N_MODELS, 3)
+        return a[:, :, 0], a[:, :, 1], a[:, :, 2]
+
+    def _plan_batch(self, plans: list) -> PlanBatch:
+        sims = [s for s, _ in plans]
+        running, waiting, recent = self._server_state(sims)
+        rate = np.array([s.arrivals_last_minute() for s in sims], dtype=float)
+        budget = np.array([wf.budget for _, wf in plans], dtype=float)
+        level = np.array([wf.level for _, wf in plans], dtype=np.int64)
+        subject = np.array([wf.subject for _, wf in plans], dtype=np.int64)
+        wid = np.array([wf.wid for _, wf in plans], dtype=np.int64)
+        sim_index = np.array([s.sim_index for s in sims], dtype=np.int64)
+        u_plan = np.array([s.work.u_plan[wf.wid] for s, wf in plans])
+        obs = np.zeros((len(plans), PLAN_OBS_DIM), dtype=np.float32)
+        L = PLAN_OBS_LAYOUT
+        obs[:, L["subject"]] = _EYE_SUBJECT[subject]
+        obs[:, L["level"]] = _EYE_LEVEL[level - 1]
+        obs[:, L["budget"]] = np.stack([np.log1p(budget) / _LOG_BUDGET, np.minimum(budget, 60.0) / 60.0], 1)
+        obs[:, L["queue"]] = np.minimum((running + waiting) / self._cap, QUEUE_CAP) / QUEUE_CAP
+        obs[:, L["recent_latency"]] = np.log1p(recent) / _LOG_LATENCY
+        obs[:, L["arrival_rate"]] = (rate / 200.0)[:, None]
+        return PlanBatch(obs, budget, level, subject, (running + waiting).astype(np.int64), u_plan, sim_index, wid)
+
+    def _apply_plans(self, plans: list, plan: Plan, name: str) -> None:
+        n = len(plans)
+        topo = np.asarray(plan.topology)
+        agents = np.asarray(plan.n_agents)
+        roles = np.asarray(plan.roles)
+        if topo.shape != (n,) or agents.shape != (n,) or roles.shape != (n, MAX_AGENTS):
+            raise ValueError(f"router {name!r}: plan arrays must have shapes ({n},), ({n},), ({n}, {MAX_AGENTS})")
+        if topo.min() < 0 or topo.max() >= len(TOPOLOGIES) or agents.min() < 1 or agents.max() > MAX_AGENTS:
+            raise ValueError(f"router {name!r}: topology must be in [0, {len(TOPOLOGIES)}), n_agents in [1, {MAX_AGENTS}]")
+        used = np.arange(MAX_AGENTS)[None, :] < agents[:, None]
+        if np.any(used & ((roles < 0) | (roles >= len(ROLES)))):
+            raise ValueError(f"router {name!r}: every agent needs a role in [0, {len(ROLES)})")
+        for (s, wf), t, k, r in zip(plans, topo.tolist(), agents.tolist(), roles.tolist()):
+            s.apply_plan(wf, t, k, r[:k])
+
+    # steps
+
+    def _step_batch(self, steps: list, oracle: bool) -> tuple[StepBatch, dict]:
+        p = self.profiles
+        # one server snapshot per simulation taking part in this round
+        index_of = {id(s): i for i, s in enumerate(self.active)}
+        running_s, waiting_s, recent_s = self._server_state(self.active)
+        rows = []
+        for s, wf, ci in steps:
+            prompt, seen, shift = s.step_inputs(wf, ci)
+            bonus, lenfac = s.call_bonus(wf, ci)
+            slot = wf.tpl.slot[ci]
+            rows.append((
+                index_of[id(s)], wf.deadline - s.now, wf.budget, wf.call_role[ci], wf.level, wf.subject,
+                wf.topology, ci, wf.tpl.n_calls - wf.dispatched, wf.tpl.depth_left[ci],
+                s.work.u_route[wf.wid, slot], s.work.u_correct[wf.wid, slot], s.work.z_length[wf.wid, slot],
+                prompt, shift, bonus, lenfac, s.sim_index, wf.wid,
+            ))
+        a = np.array(rows, dtype=float)
+        B = len(steps)
+        si = a[:, 0].astype(np.int64)
+        running, waiting, recent = running_s[si], waiting_s[si], recent_s[si]
+        remaining, budget = a[:, 1], a[:, 2]
+        role, level, subject, topology = (a[:, k].astype(np.int64) for k in (3, 4, 5, 6))
+        step_index, steps_left, depth_left = (a[:, k].astype(np.int64) for k in (7, 8, 9))
+        u_route, u_correct, z = a[:, 10], a[:, 11], a[:, 12]
+        prompt, shift, bonus, lenfac = a[:, 13], a[:, 14], a[:, 15], a[:, 16]
+
+        logit = self._theta_term[None] - p.kappa[None, None, :] * (level - LEVEL_CENTER)[:, None, None] \
+            + bonus[:, None, None]                                             # (B, M, S)
+        success = expit(logit).reshape(B, N_ACTIONS)
+        n_next = np.minimum(running + 1.0, self._cap)
+        tpot_next = p.tpot * (1.0 + p.tpot_growth * np.log(n_next))          # (B, M)
+        full = running >= self._cap
+        wait = np.where(full, (waiting + 1.0) * self._mean_work * self._tpot_full / self._cap, 0.0)
+        prefill = p.prefill_cost[None, :] * prompt[:, None]                    # (B, M)
+        exp_work = (p.mean_tokens[None, :] * lenfac[:, None])[:, None, :] + prefill[:, :, None]
+        predicted = (wait[:, :, None] + exp_work * tpot_next[:, :, None]).reshape(B, N_ACTIONS)
+        wf_spec = p.workflow
+        tokens = np.clip(np.rint(np.exp(p.length_mu[None, :] + p.length_sigma[None, :] * z[:, None]) * lenfac[:, None]),
+                         wf_spec.min_tokens, wf_spec.max_tokens)               # (B, S)
+
+        obs = np.zeros((B, STEP_OBS_DIM), dtype=np.float32)
+        L = STEP_OBS_LAYOUT
+        obs[:, L["subject"]] = _EYE_SUBJECT[subject]
+        obs[:, L["level"]] = _EYE_LEVEL[level - 1]
+        obs[:, L["role"]] = _EYE_ROLE[role]
+        obs[:, L["topology"]] = _EYE_TOPOLOGY[topology]
+        obs[:, L["progress"]] = np.stack([step_index / MAX_CALLS, steps_left / MAX_CALLS], 1)
+        obs[:, L["budget"]] = np.stack([np.clip(remaining / budget, -1.0, 1.0), np.log1p(budget) / _LOG_BUDGET], 1)
+        obs[:, L["running"]] = running / self._cap
+        obs[:, L["waiting"]] = np.minimum(waiting / self._cap, QUEUE_CAP) / QUEUE_CAP
+        obs[:, L["recent_latency"]] = np.log1p(recent) / _LOG_LATENCY
+        ratio = np.where(remaining[:, None] > 0, predicted / np.maximum(remaining, 1e-9)[:, None], LATENCY_RATIO_CAP)
+        obs[:, L["predicted_latency"]] = np.minimum(ratio, LATENCY_RATIO_CAP) / LATENCY_RATIO_CAP
+        obs[:, L["success_prob"]] = success
+
+        view = None
+        if oracle:
+            work = tokens[:, None, :] + prefill[:, :, None]                    # (B, M, S)
+            view = OracleView(
+                correct=(u_correct[:, None] < expit(logit + shift[:, None, None]).reshape(B, N_ACTIONS)),
+                service=work.reshape(B, N_ACTIONS),
+                latency=(wait[:, :, None] + work * tpot_next[:, :, None]).reshape(B, N_ACTIONS),
+            )
+        batch = StepBatch(
+            obs=obs, remaining_budget=remaining, budget=budget, predicted_latency=predicted, success_prob=success,
+            queue_depth=(running + waiting).astype(np.int64), running=running.astype(np.int64),
+            waiting=waiting.astype(np.int64), recent_latency=recent, role=role, level=level, subject=subject,
+            topology=topology, step_index=step_index, steps_left=steps_left, depth_left=depth_left,
+            u_route=u_route, sim_index=a[:, 17].astype(np.int64), workflow_id=a[:, 18].astype(np.int64),
+            oracle=view,
+        )
+        return batch, {"logit": logit, "shift": shift, "u": u_correct, "tokens": tokens, "prompt": prompt}
+
+    def _dispatch(self, steps: list, actions: np.ndarray, extra: dict) -> None:
+        B = len(steps)
+        m, s = actions // N_STRATEGIES, actions % N_STRATEGIES
+        rows = np.arange(B)
+        p_call = expit(extra["logit"][rows, m, s] + extra["shift"])
+        correct = (extra["u"] < p_call).tolist()
+        tokens = extra["tokens"][rows, s].astype(np.int64).tolist()
+        prompt = extra["prompt"].tolist()
+        for (sim, wf, ci), act, tok, ok, pr in zip(steps, actions.tolist(), tokens, correct, prompt):
+            sim.dispatch(wf, ci, act, tok, ok, pr)
+
+
+def run_cells(cells: Sequence[Cell], router: Router, seeds: int | Sequence[int] = 0,
+              profiles: Profiles | None = None, record: bool = True,
+              on_round: Callable[[Lockstep], None] | None = None) -> list[SimResult]:
+    """Simulate every cell with `router` (in lockstep) and return their results in order."""
+    driver = Lockstep(cells, seeds, profiles)
+    driver.run(router, on_round)
+    return driver.results(record)
+
+
+__all__ = ["FinishedWorkflows", "Lockstep", "run_cells"]

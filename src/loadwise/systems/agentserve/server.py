@@ -1,0 +1,109 @@
+"""One model server with continuous batching, in virtual time.
+
+Up to `max_num_seqs` requests run at once; all of them advance one output token every
+tpot(n) seconds, n = number running. Instead of updating every running request at
+every event (O(batch)), the server keeps the virtual progress V(t) = integral of
+dt / tpot(n(t)), the tokens any request running since time 0 would have produced. A
+request that starts at V0 with `work` tokens finishes when V reaches V0 + work, so the
+running requests sit in a heap keyed by that target and every event costs O(log n).
+Waiting requests start in FCFS order or earliest-deadline-first (EDF) order.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from typing import Any
+
+INF = math.inf
+
+
+class Server:
+    __slots__ = (
+        "tpot", "cap", "kv_capacity", "edf", "V", "t", "n", "running", "waiting", "seq",
+        "next_finish", "sum_vstart", "sum_prompt", "area", "completed", "sojourn",
+        "recent", "recent_weight",
+    )
+
+    def __init__(self, tpot_table: list[float], cap: int, kv_capacity: float, edf: bool,
+                 recent0: float, recent_weight: float = 0.1) -> None:
+        self.tpot = tpot_table        # seconds per token with n running, index n
+        self.cap = cap
+        self.kv_capacity = kv_capacity
+        self.edf = edf
+        self.V = 0.0                  # virtual progress at time self.t
+        self.t = 0.0
+        self.n = 0                    # running requests
+        self.running: list[tuple[float, int, float, float, Any]] = []  # (target V, seq, V0, prompt, payload)
+        self.waiting: list[tuple[float, int, float, float, float, Any]] = []  # (key, seq, work, prompt, submit t, payload)
+        self.seq = 0
+        self.next_finish = INF
+        self.sum_vstart = 0.0
+        self.sum_prompt = 0.0
+        self.area = 0.0               # integral of (running + waiting) dt, for time averages
+        self.completed = 0
+        self.sojourn = 0.0            # total submit-to-finish time of completed requests
+        self.recent = recent0         # exponentially weighted recent per-call latency
+        self.recent_weight = recent_weight
+
+    def advance(self, t: float) -> None:
+        """Move the clock to t (no event in between)."""
+        dt = t - self.t
+        if dt > 0.0:
+            n = self.n
+            if n:
+                self.V += dt / self.tpot[n]
+                self.area += dt * (n + len(self.waiting))
+            self.t = t
+
+    def _refresh(self) -> None:
+        self.next_finish = self.t + (self.running[0][0] - self.V) * self.tpot[self.n] if self.n else INF
+
+    def _start(self, work: float, prompt: float, payload: Any) -> None:
+        self.seq += 1
+        heapq.heappush(self.running, (self.V + work, self.seq, self.V, prompt, payload))
+        self.n += 1
+        self.sum_vstart += self.V
+        self.sum_prompt += prompt
+
+    def kv_use(self) -> float:
+        """Share of the KV cache held by running requests (prompt + tokens produced so far)."""
+        if not self.n:
+            return 0.0
+        held = self.sum_prompt + self.n * self.V - self.sum_vstart
+        return min(1.0, max(0.0, held / self.kv_capacity))
+
+    def submit(self, t: float, work: float, prompt: float, deadline: float, payload: Any) -> None:
+        """A request arrives at time t; it starts now if a slot is free, else waits."""
+        self.advance(t)
+        if self.n < self.cap:
+            self._start(work, prompt, (payload, t))
+        else:
+            self.seq += 1
+            key = deadline if self.edf else t
+            heapq.heappush(self.waiting, (key, self.seq, work, prompt, t, payload))
+        self._refresh()
+
+    def finish(self) -> tuple[Any, float, float]:
+        """Complete the request due at next_finish: (payload, submit time, finish time)."""
+        t = self.next_finish
+        self.advance(t)
+        _, _, v0, prompt, (payload, submitted) = heapq.heappop(self.running)
+        self.n -= 1
+        self.sum_vstart -= v0
+        self.sum_prompt -= prompt
+        if not self.n:  # re-anchor to keep V and the sums small and exact
+            self.V = self.sum_vstart = self.sum_prompt = 0.0
+        if self.waiting:
+            _, _, work, p, sub, pay = heapq.heappop(self.waiting)
+            self._start(work, p, (pay, sub))
+        self._refresh()
+        latency = t - submitted
+        self.completed += 1
+        self.sojourn += latency
+        self.recent += self.recent_weight * (latency - self.recent)
+        return payload, submitted, t
+
+    def waiting_keys(self) -> list[float]:
+        """Queue keys (deadline under EDF, submit time under FCFS) of the waiting requests."""
+        return [w[0] for w in self.waiting]
