@@ -11,6 +11,7 @@ from loadwise.systems.base import Metrics, Objective, Param, System, get_objecti
 # built-in system name -> "module:factory"
 BUILTIN = {
     "submitqueue": "loadwise.systems.submitqueue:SubmitQueue",
+    "synthetic": "loadwise.systems.synthetic:Synthetic",
 }
 
 __all__ = [

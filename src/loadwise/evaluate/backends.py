@@ -1,0 +1,237 @@
+"""Where runs execute: in this process, in a local process pool, or on Ray.
+
+Every backend takes RunSpecs and hands back RunResults; a run that crashes its process
+or passes the time limit comes back as a failed result with the reason, and the work
+goes on. The local pool keeps one long-lived worker per core (each imports the system
+and compiles its numba kernels once) and knows which run each worker holds, so a hung
+or crashed worker is replaced without losing the others' work.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from collections import deque
+from multiprocessing.connection import Connection, wait
+from typing import Any, Protocol
+
+from loadwise.errors import ConfigError
+from loadwise.evaluate.runs import RunResult, RunSpec, execute
+from loadwise.systems.base import System
+
+
+class Backend(Protocol):
+    capacity: int  # runs that can execute at the same time
+
+    def submit(self, spec: RunSpec) -> None: ...
+
+    def results(self, timeout: float | None) -> list[RunResult]:
+        """Finished runs; waits up to `timeout` seconds for at least one."""
+        ...
+
+    def busy(self) -> int:
+        """Runs submitted and not yet returned."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class InlineBackend:
+    """Runs in the calling process, one at a time: for tests and debugging (no time limit)."""
+
+    capacity = 1
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+        self.queue: deque[RunSpec] = deque()
+
+    def submit(self, spec: RunSpec) -> None:
+        self.queue.append(spec)
+
+    def results(self, timeout: float | None) -> list[RunResult]:
+        return [execute(self.system, self.queue.popleft())] if self.queue else []
+
+    def busy(self) -> int:
+        return len(self.queue)
+
+    def close(self) -> None:
+        self.queue.clear()
+
+
+def _worker_main(conn: Connection, system: System) -> None:
+    """A pool worker: run specs from the pipe until told to stop (None)."""
+    while True:
+        spec = conn.recv()
+        if spec is None:
+            return
+        conn.send(execute(system, spec))
+
+
+class _Worker:
+    def __init__(self, ctx: Any, system: System) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child, system), daemon=True)
+        self.process.start()
+        child.close()
+        self.spec: RunSpec | None = None
+        self.started = 0.0
+
+    def give(self, spec: RunSpec) -> None:
+        self.spec, self.started = spec, time.monotonic()
+        self.conn.send(spec)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join()
+        self.conn.close()
+
+
+class LocalPool:
+    """A process pool with per-run time limits and crash detection (one worker per core by default)."""
+
+    def __init__(self, system: System, jobs: int | None = None, timeout: float | None = None) -> None:
+        self.system = system
+        self.capacity = jobs or os.cpu_count() or 1
+        self.timeout = timeout
+        self.ctx = mp.get_context("spawn")
+        self.workers = [_Worker(self.ctx, system) for _ in range(self.capacity)]
+        self.queue: deque[RunSpec] = deque()
+
+    def submit(self, spec: RunSpec) -> None:
+        self.queue.append(spec)
+        self._dispatch()
+
+    def busy(self) -> int:
+        return len(self.queue) + sum(w.spec is not None for w in self.workers)
+
+    def _dispatch(self) -> None:
+        for w in self.workers:
+            if w.spec is None and self.queue:
+                w.give(self.queue.popleft())
+
+    def results(self, timeout: float | None) -> list[RunResult]:
+        running = [w for w in self.workers if w.spec is not None]
+        if not running:
+            return []
+        wait_for = timeout
+        if self.timeout is not None:
+            now = time.monotonic()
+            to_deadline = min(w.started + self.timeout - now for w in running)
+            wait_for = max(0.0, to_deadline) if wait_for is None else max(0.0, min(wait_for, to_deadline))
+        ready = set(wait([w.conn for w in running], wait_for))
+        out: list[RunResult] = []
+        for i, w in enumerate(self.workers):
+            if w.spec is None:
+                continue
+            if w.conn in ready:
+                try:
+                    out.append(w.conn.recv())
+                    w.spec = None
+                    continue
+                except (EOFError, OSError):
+                    w.process.join(timeout=5)
+                    reason = f"worker process crashed (exit code {w.process.exitcode})"
+            elif self.timeout is not None and time.monotonic() - w.started >= self.timeout:
+                reason = f"timeout after {self.timeout:g} s"
+            else:
+                continue
+            out.append(RunResult(w.spec, False, reason=reason, seconds=time.monotonic() - w.started))
+            w.kill()
+            self.workers[i] = _Worker(self.ctx, self.system)
+        self._dispatch()
+        return out
+
+    def close(self) -> None:
+        self.queue.clear()
+        for w in self.workers:
+            if w.spec is None:
+                try:
+                    w.conn.send(None)
+                except (BrokenPipeError, OSError):
+                    pass
+        for w in self.workers:
+            w.process.join(timeout=2)
+            if w.process.is_alive():
+                w.kill()
+
+
+class RayBackend:
+    """The same runs as Ray tasks: a local Ray instance, or a cluster with `address`."""
+
+    def __init__(self, system: System, jobs: int | None = None, timeout: float | None = None,
+                 address: str | None = None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("--backend", "ray is not installed; pip install 'loadwise[ray]'") from None
+        self.ray = ray
+        if not ray.is_initialized():
+            if address:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(num_cpus=jobs or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
+        self.capacity = jobs or int(ray.cluster_resources().get("CPU", 1))
+        self.timeout = timeout
+        self.system_ref = ray.put(system)
+        self.remote_run = ray.remote(num_cpus=1, max_retries=0)(execute)
+        self.queue: deque[RunSpec] = deque()
+        self.running: dict[Any, tuple[RunSpec, float]] = {}
+
+    def submit(self, spec: RunSpec) -> None:
+        self.queue.append(spec)
+        self._dispatch()
+
+    def busy(self) -> int:
+        return len(self.queue) + len(self.running)
+
+    def _dispatch(self) -> None:
+        while self.queue and len(self.running) < self.capacity:
+            spec = self.queue.popleft()
+            self.running[self.remote_run.remote(self.system_ref, spec)] = (spec, time.monotonic())
+
+    def results(self, timeout: float | None) -> list[RunResult]:
+        if not self.running:
+            return []
+        wait_for = timeout
+        if self.timeout is not None:
+            to_deadline = min(t + self.timeout for _, t in self.running.values()) - time.monotonic()
+            wait_for = max(0.0, to_deadline if wait_for is None else min(wait_for, to_deadline))
+        done, _ = self.ray.wait(list(self.running), num_returns=1, timeout=wait_for)
+        out: list[RunResult] = []
+        for ref in done:
+            spec, started = self.running.pop(ref)
+            try:
+                out.append(self.ray.get(ref))
+            except Exception as exc:  # worker died or the task failed inside Ray
+                out.append(RunResult(spec, False, reason=f"ray task failed: {type(exc).__name__}: {exc}"[:500],
+                                     seconds=time.monotonic() - started))
+        if self.timeout is not None:
+            for ref, (spec, started) in list(self.running.items()):
+                if time.monotonic() - started >= self.timeout:
+                    self.ray.cancel(ref, force=True)
+                    del self.running[ref]
+                    out.append(RunResult(spec, False, reason=f"timeout after {self.timeout:g} s",
+                                         seconds=time.monotonic() - started))
+        self._dispatch()
+        return out
+
+    def close(self) -> None:
+        for ref in self.running:
+            self.ray.cancel(ref, force=True)
+        self.running.clear()
+        self.queue.clear()
+
+
+def make_backend(name: str, system: System, jobs: int | None = None, timeout: float | None = None,
+                 address: str | None = None) -> Backend:
+    """A backend by name: local (default), ray, or inline."""
+    if address and name != "ray":
+        raise ConfigError("--address", "only the ray backend takes an address")
+    if name == "local":
+        return LocalPool(system, jobs, timeout)
+    if name == "ray":
+        return RayBackend(system, jobs, timeout, address)
+    if name == "inline":
+        return InlineBackend(system)
+    raise ConfigError("--backend", f"{name!r} is not allowed (one of local, ray, inline)")

@@ -1,0 +1,100 @@
+"""Progressive fidelity: cheap evaluations early in a study, the full set near the end.
+
+A schedule is a list of stages, each starting at a trial number, with a scenario subset
+and a simulation length (fidelity in (0, 1]). Values from different stages are
+different objectives, so the tuner keeps one Optuna study per stage and never compares
+them (see `loadwise.tuning`); the last stage must be the full set at full length, so the
+reported best is always a full-set value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from loadwise.errors import ConfigError
+from loadwise.scenarios.scenario import ScenarioSet
+
+
+@dataclass(frozen=True)
+class Stage:
+    first_trial: int  # 1-based trial number at which the stage starts
+    scenarios: tuple[str, ...]
+    fidelity: float = 1.0
+
+    def label(self) -> str:
+        names = "+".join(self.scenarios)
+        length = "" if self.fidelity == 1.0 else f" @{self.fidelity:g}"
+        return f"trials {self.first_trial}+: {names}{length}"
+
+
+@dataclass(frozen=True)
+class FidelitySchedule:
+    stages: tuple[Stage, ...]
+    name: str = "custom"
+
+    def stage_index(self, trial_number: int) -> int:
+        """The stage of 1-based trial `trial_number`."""
+        index = 0
+        for i, stage in enumerate(self.stages):
+            if trial_number >= stage.first_trial:
+                index = i
+        return index
+
+    def checked(self, scenario_set: ScenarioSet) -> FidelitySchedule:
+        """Stages must start at trial 1, increase, name known scenarios, and end on the full set."""
+        if not self.stages or self.stages[0].first_trial != 1:
+            raise ConfigError("fidelity", "the first stage must start at trial 1")
+        for a, b in zip(self.stages, self.stages[1:]):
+            if b.first_trial <= a.first_trial:
+                raise ConfigError("fidelity", "stages must start at increasing trial numbers")
+        for stage in self.stages:
+            for name in stage.scenarios:
+                scenario_set[name]  # raises ConfigError naming the allowed scenarios
+            if not 0 < stage.fidelity <= 1:
+                raise ConfigError("fidelity", f"stage fidelity must be in (0, 1], got {stage.fidelity}")
+        last = self.stages[-1]
+        if set(last.scenarios) != set(scenario_set.names) or last.fidelity != 1.0:
+            raise ConfigError("fidelity", "the last stage must evaluate every scenario at fidelity 1")
+        return self
+
+
+def single_stage(scenario_set: ScenarioSet) -> FidelitySchedule:
+    """No progressive fidelity: every trial on the full set."""
+    return FidelitySchedule((Stage(1, tuple(scenario_set.names)),), name="none")
+
+
+def seed_schedule(scenario_set: ScenarioSet, early_fidelity: float = 1.0) -> FidelitySchedule:
+    """The seed's schedule: trials 1–10 the heaviest scenario, 11–25 the two heaviest, 26+ all.
+
+    On the seed's five scenarios that is normal / normal+spike / all five. The early
+    stages may use shorter simulations (`early_fidelity`); the last is always full.
+    """
+    order = scenario_set.by_weight()
+    stages: list[Stage] = []
+    if len(order) > 1:
+        stages.append(Stage(1, (order[0],), early_fidelity))
+    if len(order) > 2:
+        stages.append(Stage(11, tuple(order[:2]), early_fidelity))
+    first_full = 26 if len(order) > 2 else (11 if len(order) == 2 else 1)
+    stages.append(Stage(first_full, tuple(scenario_set.names), 1.0))
+    return FidelitySchedule(tuple(stages), name="seed")
+
+
+def make_schedule(spec: str | FidelitySchedule | None, scenario_set: ScenarioSet,
+                  early_fidelity: float = 1.0) -> FidelitySchedule:
+    """A schedule from a preset name ("seed", "none") or an explicit schedule."""
+    if isinstance(spec, FidelitySchedule):
+        return spec.checked(scenario_set)
+    if spec in (None, "none"):
+        return single_stage(scenario_set)
+    if spec == "seed":
+        if scenario_set.mode == "stochastic":
+            return single_stage(scenario_set)
+        return seed_schedule(scenario_set, early_fidelity).checked(scenario_set)
+    raise ConfigError("--fidelity", f"{spec!r} is not allowed (one of seed, none)")
+
+
+def stages_from(pairs: Sequence[tuple[int, Sequence[str], float]], name: str = "custom") -> FidelitySchedule:
+    """A schedule from (first trial, scenario names, fidelity) triples."""
+    return FidelitySchedule(tuple(Stage(t, tuple(s), f) for t, s, f in pairs), name=name)

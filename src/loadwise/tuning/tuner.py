@@ -1,0 +1,377 @@
+"""The robust tuner: Optuna ask/tell over fidelity stages, racing, CRN, RDB storage, resume.
+
+Each fidelity stage is its own Optuna study (`<name>.stage<k>`) in one RDB storage, so
+a sampler and a best value only ever see values of one scenario set at one simulation
+length. When a stage begins, the best configs of the previous stage are enqueued first
+(promotion); the reported best always comes from the last stage, which is the full set at
+full length. If a study ends before reaching it, the best configs are promoted into it
+and evaluated there before anything is reported.
+
+Dropped challengers (racing) are told to Optuna as pruned with their partial estimate
+as the intermediate value, so samplers treat them as bad without mixing their partial
+values with complete ones. Every finished run is in the run cache (same database), so
+after a kill -9 or Ctrl-C, `resume` re-asks the interrupted trials and answers their
+finished runs from the cache.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.distributions import FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from loadwise.errors import ConfigError
+from loadwise.evaluate import Evaluator, RunCache, make_backend
+from loadwise.evaluate.runs import RunResult, canonical
+from loadwise.progress import make_progress
+from loadwise.rundir import new_run_dir, read_run_info, write_run_info
+from loadwise.scenarios import FidelitySchedule, ScenarioSet, get_scenario_set, make_schedule
+from loadwise.systems import get_system
+from loadwise.systems.base import Objective, System, get_objective, resolve, search_space
+from loadwise.tuning.aggregate import Aggregate
+from loadwise.tuning.constraints import Constraint, parse_constraints
+from loadwise.tuning.racing import ConfigEvaluation, StageData, StagePlan
+
+# Default absolute CI tolerances (objective units) for the built-in systems' objectives.
+DEFAULT_CI_TOL = {
+    ("synthetic", "cost"): 0.25,
+    ("synthetic", "score"): 0.25,
+}
+ACTIVE = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass
+class TuneSettings:
+    """Everything that defines a tuning run; saved in run.json so resume uses the same."""
+
+    system: str
+    scenarios: str
+    trials: int
+    fidelity: str = "seed"
+    early_fidelity: float = 1.0
+    aggregate: str = "mean"
+    objective: str | None = None
+    constraints: list[str] = field(default_factory=list)
+    sampler: str = "tpe"
+    seed: int = 0
+    storage: str | None = None
+    study_name: str = "loadwise"
+    min_replicates: int = 1
+    max_replicates: int = 3
+    ci_tol: float | None = None
+    racing: bool = True
+    delta: float = 0.05
+    promote: int = 3
+    budget: float | None = None
+    timeout: float | None = None
+
+
+@dataclass
+class TrialRecord:
+    number: int  # 1-based over the whole tune
+    stage: int
+    config: dict[str, Any]
+    state: str  # complete | dropped
+    value: float
+    ci: float
+    scenario_means: dict[str, float]
+    replicates: dict[str, int]
+    note: str = ""
+
+
+class Tuner:
+    """One tuning run: settings, system, storage, evaluator; `run()` does the work."""
+
+    def __init__(self, settings: TuneSettings, run_dir: Path, system: System | None = None,
+                 scenario_set: ScenarioSet | None = None, schedule: FidelitySchedule | None = None,
+                 jobs: int | None = None, backend: str = "local", address: str | None = None,
+                 progress: bool = True, resuming: bool = False) -> None:
+        self.settings = s = settings
+        self.resuming = resuming
+        self.run_dir = run_dir
+        self.system = system if system is not None else get_system(s.system)
+        self.objective: Objective = get_objective(self.system, s.objective)
+        self.scenario_set = (scenario_set or get_scenario_set(s.scenarios)).checked(self.system.scenario_params)
+        self.schedule = schedule or make_schedule(s.fidelity, self.scenario_set, s.early_fidelity)
+        self.aggregate = Aggregate.parse(s.aggregate)
+        self.constraints: list[Constraint] = parse_constraints(s.constraints)
+        self.space = _distributions(self.system)
+        if s.min_replicates < 1 or s.max_replicates < s.min_replicates:
+            raise ConfigError("replicates", "need 1 <= min_replicates <= max_replicates")
+        self.storage_url = s.storage or f"sqlite:///{(run_dir / 'study.db').resolve()}"
+        self.storage = optuna.storages.RDBStorage(self.storage_url, engine_kwargs=_engine_kwargs(self.storage_url))
+        self.cache = RunCache(self.storage_url, s.study_name)
+        self.backend_args = (backend, jobs, s.timeout, address)
+        self.progress_enabled = progress
+        self.plans = [
+            StagePlan(k, self.scenario_set.subset(st.scenarios), st.fidelity, s.seed, self.objective,
+                      self.aggregate, s.min_replicates, s.max_replicates, s.ci_tol,
+                      s.racing, s.delta)
+            for k, st in enumerate(self.schedule.stages)
+        ]
+        self.studies = [self._study(k) for k in range(len(self.plans))]
+        self.data = [StageData(p) for p in self.plans]
+        self.records: list[TrialRecord] = []
+        self.evaluator: Evaluator | None = None
+        self.total = settings.trials
+
+    # Optuna plumbing
+
+    def _study(self, k: int) -> optuna.Study:
+        s = self.settings
+        if s.sampler == "random":
+            sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=s.seed * 1000 + k)
+        elif s.sampler == "tpe":
+            sampler = optuna.samplers.TPESampler(
+                seed=s.seed * 1000 + k, multivariate=True, constant_liar=True,
+                n_startup_trials=10 if k == 0 else max(1, s.promote),
+                constraints_func=_constraint_values if self.constraints else None,
+            )
+        else:
+            raise ConfigError("sampler", f"{s.sampler!r} is not allowed (one of tpe, random)")
+        direction = self.objective.direction
+        return optuna.create_study(storage=self.storage, sampler=sampler, study_name=f"{s.study_name}.stage{k}",
+                                   direction=direction, load_if_exists=True)
+
+    def _asked(self) -> int:
+        return sum(len(st.get_trials(deepcopy=False, states=ACTIVE)) for st in self.studies)
+
+    def _recover(self) -> None:
+        """Rebuild stage data from finished trials; on resume, re-enqueue trials a dead process left running."""
+        for k, study in enumerate(self.studies):
+            plan, data = self.plans[k], self.data[k]
+            for t in study.get_trials(deepcopy=False):
+                if t.state == TrialState.RUNNING and self.resuming:
+                    study.tell(t.number, state=TrialState.FAIL)
+                    study.enqueue_trial(t.params, user_attrs={"resumed_from": t.number})
+                    continue
+                if t.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+                    continue
+                config = resolve(self.system.knobs, t.params)
+                for scenario, rep in t.user_attrs.get("cells", []):
+                    hit = self.cache.get(plan.spec(config, (scenario, rep)))
+                    if hit is not None:
+                        data.record(hit)
+                if t.state == TrialState.COMPLETE:
+                    key = canonical(config)
+                    data.completed[key] = t.value
+                    data.feasible[key] = all(c <= 0 for c in t.user_attrs.get("constraints", []))
+                    self.records.append(_record_from_trial(t, k, config))
+            data.incumbent = data.best_key()
+        self.records.sort(key=lambda r: r.number)
+
+    def _promote(self, k: int, src: int, **attrs: Any) -> None:
+        """Enqueue the best configs of stage `src` as the first trials of stage k (feasible first)."""
+        done = list(self.studies[src].get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        sign = self.plans[src].loss_sign
+        done.sort(key=lambda t: (any(c > 0 for c in t.user_attrs.get("constraints", [])), sign * t.value))
+        for t in done[: self.settings.promote]:
+            self.studies[k].enqueue_trial(t.params, user_attrs={"promoted_from_stage": src, **attrs})
+
+    # the loop
+
+    def run(self) -> list[TrialRecord]:
+        """Run trials until `trials` (or the budget) is reached; returns every finished trial."""
+        self._recover()
+        self.evaluator = Evaluator(make_backend(self.backend_args[0], self.system, self.backend_args[1],
+                                                self.backend_args[2], self.backend_args[3]), self.cache)
+        try:
+            with make_progress(disable=not self.progress_enabled) as bar:
+                self.total = self.settings.trials
+                task = bar.add_task("tune", total=self.total, completed=len(self.records))
+                self._loop(bar, task, self.settings.trials)
+                if not self.studies[-1].get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                    self._finalize(bar, task)
+        finally:
+            self.evaluator.close()
+        return self.records
+
+    def _loop(self, bar: Any, task: Any, trials: int, only_stage: int | None = None) -> None:
+        evaluator = self.evaluator
+        active: list[ConfigEvaluation] = []
+        stage_of: dict[int, int] = {}
+        while True:
+            while evaluator.busy() < evaluator.capacity:
+                spec = next((s for e in active if (s := e.next_spec()) is not None), None)
+                if spec is not None:
+                    evaluator.submit(spec)
+                    continue
+                started = self._start_trial(active, stage_of, trials, only_stage)
+                if started is None:
+                    break
+                active.append(started)
+            if not active:
+                return
+            for result in evaluator.results(timeout=0.5):
+                self._deliver(result, active, stage_of)
+            for e in [e for e in active if e.status != "running" and not e.waiting]:
+                active.remove(e)
+                self._finish(e, stage_of.pop(id(e)))
+                bar.update(task, advance=1)
+            bar.update(task, info=self._info())
+
+    def _start_trial(self, active: list[ConfigEvaluation], stage_of: dict[int, int], trials: int,
+                     only_stage: int | None) -> ConfigEvaluation | None:
+        if only_stage is None:
+            number = self._asked() + 1
+            if number > trials or self._over_budget():
+                return None
+            k = self.schedule.stage_index(number)
+        else:
+            k = only_stage
+            if not any(t.state == TrialState.WAITING for t in self.studies[k].get_trials(deepcopy=False)):
+                return None
+        if any(stage_of[id(e)] != k for e in active):
+            return None  # a stage starts once the previous one has finished (promotion needs its results)
+        if k > 0 and only_stage is None and not self.studies[k].get_trials(deepcopy=False):
+            self._promote(k, k - 1)
+        trial = self.studies[k].ask(self.space)
+        config = resolve(self.system.knobs, trial.params)
+        trial.set_user_attr("number", self._asked())
+        evaluation = ConfigEvaluation(self.data[k], config, trial)
+        stage_of[id(evaluation)] = k
+        return evaluation
+
+    def _over_budget(self) -> bool:
+        budget = self.settings.budget
+        return budget is not None and self.evaluator.executed_cost >= budget
+
+    def _deliver(self, result: RunResult, active: list[ConfigEvaluation], stage_of: dict[int, int]) -> None:
+        for e in active:
+            if e.wants(result.spec.key):
+                self.data[stage_of[id(e)]].record(result)
+        for e in active:
+            if e.wants(result.spec.key):
+                e.on_result(result)
+
+    def _finish(self, e: ConfigEvaluation, k: int) -> None:
+        data, study, trial = self.data[k], self.studies[k], e.trial
+        cells = sorted(data.values[e.key])
+        trial.set_user_attr("cells", [list(c) for c in cells])
+        trial.set_user_attr("stage", k)
+        constraint_values = self._constraint_values(data, e.key)
+        trial.set_user_attr("constraints", constraint_values)
+        by = data.scenario_means(e.key)
+        means = {s: float(sum(v) / len(v)) for s, v in by.items()}
+        trial.set_user_attr("scenario_means", means)
+        number = trial.user_attrs["number"]
+        if e.status == "complete":
+            trial.set_user_attr("ci", e.ci if math.isfinite(e.ci) else None)
+            study.tell(trial, e.value)
+            data.completed[e.key] = e.value
+            data.feasible[e.key] = all(c <= 0 for c in constraint_values)
+            data.incumbent = data.best_key()
+            state, value = "complete", e.value
+        else:
+            estimate = e.partial_estimate()
+            if math.isfinite(estimate):
+                trial.report(estimate, step=len(cells))
+            trial.set_user_attr("dropped", e.drop_reason)
+            study.tell(trial, state=TrialState.PRUNED)
+            state, value = "dropped", estimate
+        self.records.append(TrialRecord(number, k, e.config, state, value, e.ci, means,
+                                        {s: len(v) for s, v in by.items()}, e.drop_reason))
+
+    def _constraint_values(self, data: StageData, key: str) -> list[float]:
+        weights = data.plan.scenarios.weights
+        return [c.violation(data.metrics[key], weights) for c in self.constraints]
+
+    def _finalize(self, bar: Any, task: Any) -> None:
+        """The study stopped before its last stage: evaluate the best configs found on the full set."""
+        last = len(self.studies) - 1
+        reached = [k for k, st in enumerate(self.studies) if st.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        if not reached:
+            return
+        self._promote(last, reached[-1], finalization=True)
+        self.total += self.settings.promote
+        bar.update(task, total=self.total)
+        self._loop(bar, task, trials=10**9, only_stage=last)
+
+    def _info(self) -> str:
+        ev = self.evaluator
+        best = self.best()
+        best_text = f"best {best[1]:.5g} (full set)" if best else "best: none on the full set yet"
+        return f"sims {ev.executed} run + {ev.reused} cached · {best_text}"
+
+    # results
+
+    def best(self) -> tuple[dict[str, Any], float, float] | None:
+        """(config, value, CI half-width) of the best complete trial of the last (full-set) stage."""
+        data = self.data[-1]
+        key = data.best_key()
+        if key is None:
+            return None
+        ci = next((r.ci for r in reversed(self.records) if r.stage == len(self.data) - 1
+                   and canonical(r.config) == key), math.nan)
+        return data.configs[key], data.completed[key], ci
+
+    def top(self, k: int) -> list[dict[str, Any]]:
+        """The k best complete configs of the full-set stage (feasible first)."""
+        data = self.data[-1]
+        sign = self.plans[-1].loss_sign
+        keys = sorted(data.completed, key=lambda c: (not data.feasible.get(c, True), sign * data.completed[c]))
+        return [data.configs[c] for c in keys[:k]]
+
+    def stage_best(self, k: int) -> dict[str, Any] | None:
+        key = self.data[k].best_key()
+        return self.data[k].configs[key] if key else None
+
+
+def _record_from_trial(t: optuna.trial.FrozenTrial, k: int, config: dict[str, Any]) -> TrialRecord:
+    means = t.user_attrs.get("scenario_means", {})
+    cells = t.user_attrs.get("cells", [])
+    reps = {s: sum(1 for c in cells if c[0] == s) for s in means}
+    ci = t.user_attrs.get("ci")
+    return TrialRecord(t.user_attrs.get("number", t.number + 1), k, config, "complete", t.value,
+                       math.nan if ci is None else ci, means, reps)
+
+
+def _constraint_values(trial: optuna.trial.FrozenTrial) -> Sequence[float]:
+    return trial.user_attrs.get("constraints", [])
+
+
+def _distributions(system: System) -> dict[str, Any]:
+    space = {}
+    for p in search_space(system):
+        low, high = p.search
+        if p.type is int:
+            space[p.name] = IntDistribution(int(low), int(high), log=p.log)
+        elif p.type is float:
+            space[p.name] = FloatDistribution(float(low), float(high), log=p.log)
+        else:
+            raise ConfigError(p.name, "only int and float knobs can be searched")
+    if not space:
+        raise ConfigError("system", f"{system.name} has no knobs with a search range")
+    return space
+
+
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    return {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+
+
+def prepare_run(settings: TuneSettings, out: str | Path | None, resume: str | Path | None
+                ) -> tuple[TuneSettings, Path]:
+    """The run folder and the settings to use: a new folder, or the saved settings of `resume`."""
+    if resume is not None:
+        run_dir = Path(resume)
+        saved = read_run_info(run_dir, "tune")["config"]
+        known = {f for f in TuneSettings.__dataclass_fields__}
+        restored = TuneSettings(**{k: v for k, v in saved.items() if k in known})
+        restored.trials = max(restored.trials, settings.trials)
+        return restored, run_dir
+    run_dir = new_run_dir("tune", out)
+    if (run_dir / "run.json").exists():
+        raise ConfigError("--out", f"{run_dir} already holds a run; use --resume {run_dir} to continue it")
+    write_run_info(run_dir, "tune", asdict(settings))
+    return settings, run_dir
+
+
+def ci_tol_default(system: System, objective: Objective) -> float | None:
+    return DEFAULT_CI_TOL.get((system.name, objective.name))
+
