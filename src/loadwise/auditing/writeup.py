@@ -1,0 +1,256 @@
+"""The audit report: the seed's sections, every number taken from the findings dict."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from loadwise.auditing import figures
+from loadwise.auditing.pipeline import AuditResult
+from loadwise.report import Report
+
+
+def build_report(result: AuditResult) -> Report:
+    f, t = result.findings, result.tables
+    src, grid = f["source"], f["grid"]
+    rep = Report(f"Scenario audit: {Path(src['path']).name or src['path']}")
+
+    oog = grid["out_of_grid"]
+    notes = [
+        f"Telemetry: {src['path']} ({src['format']}), {src['steps']:,} role steps and {src['workflows']:,} workflows.",
+        f"Grid: rates {_list(grid['rates'])} (from the {grid['rates_from']}), budgets {_list(grid['budgets'])} s "
+        f"(from the {grid['budgets_from']}).",
+        f"Outside the grid and left out of every table: {oog['steps']:,} role steps and {oog['workflows']:,} workflows"
+        + (f" (rates {_counts(oog['off_grid_rates'])}" if oog["off_grid_rates"] else "")
+        + (f"; budgets {_counts(oog['off_grid_budgets'])}" if oog["off_grid_budgets"] else "")
+        + (")" if oog["off_grid_rates"] or oog["off_grid_budgets"] else "") + ".",
+    ]
+    if src["ignored_rows"]:
+        notes.append("Rows of other record types, ignored: " + ", ".join(f"{k} × {v:,}" for k, v in src["ignored_rows"].items()) + ".")
+    if src["format"] == "reference-csv":
+        notes.append("The reference system's workflow latency excludes the final decision step, so violation rates "
+                     "from its CSV are lower than loadwise's own measure would be.")
+    rep.bullets(notes)
+
+    rep.heading("Executive summary")
+    s = f["summary"]
+    rep.bullets([f"Are the arrival rates sufficient? {s['q1_rates']}",
+                 f"Are the budget tiers redundant? {s['q2_tiers']}",
+                 f"What does the change cost? {s['q3_cost']}"])
+
+    rep.heading("Key findings")
+    rep.bullets(_findings(f))
+
+    rep.heading("Tables by rate and budget")
+    cells = t.cells
+    rep.table(_grid_table(cells["mean_latency"]), "Table 1: mean workflow latency (s) by rate (rows) and budget (columns)", "{:.2f}")
+    rep.table(_grid_table(cells["p95_latency"]), "Table 2: p95 workflow latency (s)", "{:.2f}")
+    viol = cells.apply(lambda r: _pct_ci(r["violation_rate"], r["violation_ci_low"], r["violation_ci_high"]), axis=1)
+    rep.table(_grid_table(viol), "Table 3: budget violation rate, % (95 % Wilson interval)")
+    rep.table(_grid_table(cells["cost_ratio"]), "Table 4: mean cost ratio (workflow latency / budget)", "{:.3f}")
+    counts = cells["workflows"].astype(float)
+    rep.table(_grid_table(counts), "Workflows per cell", "{:.0f}")
+
+    rep.heading("Load by rate")
+    br = t.by_rate
+    regimes = {x["rate"]: x["regime"] for x in f["regimes"]["by_rate"]}
+    idle = f["options"]["regimes"][0]
+    load = pd.DataFrame({
+        "rate": [f"{r:g}" for r in br.index], "role steps": br["steps"].to_numpy(),
+        "mean queue depth": br["mean_queue"].to_numpy(),
+        f"% steps with queue < {idle['upper']:g} ({idle['name']})": 100 * br["idle_share"].to_numpy(),
+        "regime": [regimes[r] for r in br.index], "mean workflow latency (s)": br["mean_latency"].to_numpy(),
+    })
+    rep.table(load, "Table 5: queue depth at dispatch (running + waiting at the chosen server) by rate", "{:.3g}")
+    mq = t.model_queue.T
+    mq.columns = [f"rate {c:g}" for c in mq.columns]
+    rep.table(mq.rename_axis("model"), "Table 6: mean queue depth at dispatch per model", "{:.2f}", index=True)
+    for n, (which, by) in enumerate((("model", "rate"), ("strategy", "rate"), ("model", "budget"), ("strategy", "budget")), start=7):
+        mix = 100 * t.mix(which, by).T
+        mix.columns = [f"{by} {c:g}" for c in mix.columns]
+        rep.table(mix.rename_axis(which), f"Table {n}: {which} selection, % of role steps, by {by}", "{:.1f}", index=True)
+    rep.figure(figures.mix_by_rate(result, "model"), "model_mix_by_rate", "Model mix by rate")
+    rep.figure(figures.mix_by_rate(result, "strategy"), "strategy_mix_by_rate", "Strategy mix by rate")
+
+    rep.heading("Regimes and gaps")
+    bounds = ", ".join(f"{g['name']} < {g['upper']:g}" for g in f["options"]["regimes"][:-1]) + f", else {f['options']['regimes'][-1]['name']}"
+    rep.paragraph(f"Each rate is labelled by its mean queue depth at dispatch ({bounds}). "
+                  f"Missing regimes: {', '.join(f['regimes']['missing']) or 'none'}.")
+    jumps = pd.DataFrame([{"from rate": f"{j['from']:g}", "to rate": f"{j['to']:g}", "rate ratio": j["rate_ratio"],
+                           "queue from": j["queue_from"], "queue to": j["queue_to"], "queue ratio": j["queue_ratio"],
+                           "latency ratio": j["latency_ratio"]} for j in f["regimes"]["jumps"]])
+    if len(jumps):
+        rep.table(jumps, "Adjacent rates: queue and mean workflow latency ratios", "{:.3g}")
+    fit = f["queue_fit"]
+    if fit:
+        rep.paragraph(f"Queue model: {fit['model']}; a = {fit['a']:.4g}, b = {fit['b']:.3g}, R² (log scale) = "
+                      f"{fit['r2_log']:.3f} over {fit['n_rates']} rates.")
+    else:
+        rep.paragraph("Queue model: not fitted (fewer than two rates with a positive queue, or queue depth not growing with rate).")
+    rep.figure(figures.queue_vs_rate(result), "queue_vs_rate", "Mean queue depth by rate; bands: regimes; line: fitted model")
+
+    rep.heading("Budget tiers")
+    sp = f["tiers"]["spacing"]
+    rep.paragraph(f"Tiers {_list(sp['budgets'])} s; relative to the tightest: {_list([round(x, 3) for x in sp['relative_to_tightest']])}; "
+                  f"adjacent ratios {_list([round(x, 3) for x in sp['adjacent_ratios']])} (geometric mean "
+                  f"{sp['geometric_mean_ratio']:.3g}, coefficient of variation of the log ratios {sp['log_ratio_cv']:.3g}; "
+                  f"0 is perfectly geometric spacing).")
+    ts = pd.DataFrame([{
+        "budget (s)": f"{r['budget']:g}", "workflows": r["workflows"],
+        "violation % (95 % CI)": _pct_ci(r["violation_rate"], r["violation_ci_low"], r["violation_ci_high"]),
+        "violation % range over rates": _range(r["violation_min"], r["violation_max"], 100),
+        "mean cost ratio": r["cost_ratio"], "cost ratio range over rates": _range(r["cost_ratio_min"], r["cost_ratio_max"], 1),
+    } for r in f["tiers"]["summary"]])
+    rep.table(ts, "Per tier, pooled over rates", "{:.3g}")
+    if f["tiers"]["pairs"]:
+        pt = pd.DataFrame([{
+            "tiers (s)": f"{p['tiers'][0]:g} / {p['tiers'][1]:g}",
+            "violation % (low / high)": f"{100 * p['effects']['violation_rate_low_tier']:.2f} / {100 * p['effects']['violation_rate_high_tier']:.2f}",
+            "CMH p (Holm)": _p(p["holm_p"]["violation"]),
+            "model mix V": p["effects"]["model_mix_cramers_v"], "model mix p (Holm)": _p(p["holm_p"]["model_mix"]),
+            "strategy mix V": p["effects"]["strategy_mix_cramers_v"], "strategy mix p (Holm)": _p(p["holm_p"]["strategy_mix"]),
+            "verdict": "redundant" if p["redundant"] else "distinct",
+        } for p in f["tiers"]["pairs"]])
+        rep.table(pt, f"Adjacent tiers compared under equal load (α = {f['options']['alpha']:g}, Holm-adjusted over all "
+                      f"{3 * len(f['tiers']['pairs'])} tests)", "{:.3g}")
+    rep.figure(figures.violation_heatmap(result), "violation_heatmap", "Budget violation rate by rate × budget")
+
+    rep.heading("Policy checks")
+    rows = []
+    for across in ("load", "budget"):
+        for which in ("model", "strategy"):
+            c = f["policy"][across][which]
+            ch = c["largest_share_change"]
+            rows.append({"check": f"{which} mix vs {'rate' if across == 'load' else 'budget'}",
+                         "X²": c["test"]["statistic"], "df": c["test"]["df"], "p": _p(c["test"]["p_value"]),
+                         "Cramér's V": c["cramers_v"],
+                         "largest share change": f"{ch['category']}: {100 * ch['min']:.1f}–{100 * ch['max']:.1f} %" if ch else "",
+                         "verdict": c["verdict"]})
+    rep.table(pd.DataFrame(rows), "Sensitivity of the mix (stratified chi-square; strata: the other grid axis)", "{:.3g}")
+    col = f["policy"]["collapse"]
+    con = f["policy"]["constraint"]
+    bl = [f"Collapse: the most chosen model is {col['model']['top']} at {100 * col['model']['share']:.1f} % of steps, the most chosen "
+          f"strategy {col['strategy']['top']} at {100 * col['strategy']['share']:.1f} %"
+          + (" — collapsed to one choice (> 90 %)." if col["model"]["collapsed"] or col["strategy"]["collapsed"] else " (no collapse; threshold 90 %).")]
+    if con:
+        bl.append(f"Constraint at the tightest tier ({con['tightest_budget']:g} s): violation {_pct_ci(con['violation_rate'], *con['violation_ci'])} "
+                  f"against the limit ε = {100 * con['violation_limit']:.3g} % → {con['status']}; mean cost ratio "
+                  f"{con['cost_ratio_mean']:.3g} (95 % CI {con['cost_ratio_ci'][0]:.3g}–{con['cost_ratio_ci'][1]:.3g}) against 1.")
+    rep.bullets(bl)
+
+    rep.heading("Recommendations")
+    recs = f["recommendations"]["rates"]
+    if recs:
+        rt = pd.DataFrame([{"regime": r["regime"], "target queue": r["target_queue"], "rate to add": f"{r['rate']:g}",
+                            "fitted queue": r["predicted_queue"],
+                            "95 % CI": f"{r['predicted_queue_ci'][0]:.3g}–{r['predicted_queue_ci'][1]:.3g}" if _finite(r["predicted_queue_ci"][0]) else "n/a",
+                            "extrapolation": r["extrapolation"] or "within the measured range"} for r in recs])
+        rep.table(rt, "Rates to add, from inverting the fitted queue model at the middle of each missing regime", "{:.3g}")
+    else:
+        rep.paragraph("Rates: none to add" + (" (every regime is covered)." if not f["regimes"]["missing"] else
+                                              " (the queue model could not be fitted or inverted)."))
+    ch = f["recommendations"]["tiers"]
+    tb = [f"Drop {b:g} s (indistinguishable from its neighbour)." for b in ch["drop"]]
+    tb += [f"Add {a['budget']:g} s: {a['reason']}." for a in ch["add"]]
+    rep.bullets(tb or ["Tiers: keep as they are (no redundant pair, no oversized gap)."])
+
+    rep.heading("Cost of the new grid")
+    c = f["cost"]
+    ct = [{"grid": "current", "rates": _list(c["old"]["rates"]), "budgets": _list(c["old"]["budgets"]),
+           "role steps / epoch": c["old"]["steps_per_epoch"], "seconds / epoch": c["old"].get("seconds_per_epoch", math.nan)},
+          {"grid": "recommended", "rates": _list(c["new"]["rates"]), "budgets": _list(c["new"]["budgets"]),
+           "role steps / epoch": c["new"]["steps_per_epoch"], "seconds / epoch": c["new"].get("seconds_per_epoch", math.nan)}]
+    rep.table(pd.DataFrame(ct), f"Per epoch (telemetry holds {c['epochs_in_telemetry']} epoch(s); per-epoch figures are means)", "{:,.0f}")
+    rep.paragraph("Role steps: measured cells keep their counts; new cells take the mean of measured cells at the same "
+                  "budget (new rate) or rate (new budget). Wall-clock: " + (
+                      f"measured per rate from {c['wall_clock_source']}; a new rate takes its arrival span "
+                      f"(workflows × 60 / rate) plus the median drain of the measured rates ({c['median_drain_seconds']:.3g} s)."
+                      if "seconds_change" in c else "not estimated (no dispatch times; give --epoch-seconds)."))
+
+    v = f.get("verification")
+    rep.heading("Verification by simulation")
+    if v is None:
+        rep.paragraph("Not run (use --verify to simulate the recommended rates).")
+    else:
+        rep.paragraph(v["description"])
+        vt = pd.DataFrame([{"rate": f"{p['rate']:g}", "regime aimed at": p["regime"], "fitted queue": p["predicted_queue"],
+                            "simulated queue": p["simulated_queue"], "simulated regime": p["simulated_regime"],
+                            "simulated model mix": ", ".join(f"{k} {100 * x:.1f} %" for k, x in p["model_mix"].items())}
+                           for p in v["points"]])
+        rep.table(vt, "Predicted (fitted) vs simulated at the recommended rates", "{:.3g}")
+
+    rep.heading("Method")
+    rep.bullets([
+        "Violation rate intervals: Wilson score, 95 %.",
+        "Tier redundancy: per adjacent pair, Cochran-Mantel-Haenszel test of violation (strata: rates) and stratified "
+        "Pearson chi-square of model and strategy mix; Holm's adjustment over all pairs × tests; redundant when no "
+        f"adjusted p is below α = {f['options']['alpha']:g}.",
+        "Load and budget sensitivity: stratified Pearson chi-square (strata: the other grid axis), Cramér's V as effect "
+        "size; 'sensitive' needs p < α and V ≥ 0.1.",
+        "Queue model: q = a·rate^b by least squares on log-log; recommended rates invert it at the middle of the missing "
+        "regime's band, rounded to two significant figures.",
+    ])
+    return rep
+
+
+def _grid_table(series: pd.Series) -> pd.DataFrame:
+    g = series.unstack("budget")
+    g.columns = [f"budget {b:g}" for b in g.columns]
+    g.index = [f"{r:g}" for r in g.index]
+    return g.rename_axis("rate").reset_index()
+
+
+def _pct_ci(p, lo, hi) -> str:
+    if not _finite(p):
+        return ""
+    return f"{100 * p:.1f} ({100 * lo:.1f}–{100 * hi:.1f})"
+
+
+def _range(lo, hi, scale) -> str:
+    if not _finite(lo):
+        return ""
+    return f"{scale * lo:.3g}–{scale * hi:.3g}"
+
+
+def _findings(f: dict) -> list[str]:
+    out = []
+    reg = f["regimes"]
+    out.append("Regime per rate: " + ", ".join(
+        f"{x['rate']:g} → {x['regime']} (queue {x['mean_queue']:.3g})" for x in reg["by_rate"] if x["mean_queue"] is not None) + ".")
+    j = reg["largest_jump"]
+    if j:
+        out.append(f"Largest jump between adjacent rates: {j['from']:g} → {j['to']:g} (queue {j['queue_from']:.3g} → "
+                   f"{j['queue_to']:.3g}, ×{j['queue_ratio']:.3g}"
+                   + (f"; mean workflow latency {j['latency_from']:.3g} s → {j['latency_to']:.3g} s, ×{j['latency_ratio']:.3g}" if j["latency_ratio"] else "")
+                   + ").")
+    for across in ("load", "budget"):
+        c = f["policy"][across]["model"]
+        ch = c["largest_share_change"]
+        out.append(f"Model mix vs {'rate' if across == 'load' else 'budget'}: {c['verdict']} (p {_p(c['test']['p_value'])}, "
+                   f"Cramér's V {c['cramers_v']:.3g}"
+                   + (f"; largest change {ch['category']} {100 * ch['min']:.1f}–{100 * ch['max']:.1f} %" if ch else "") + ").")
+    con = f["policy"]["constraint"]
+    if con:
+        out.append(f"Tightest tier {con['tightest_budget']:g} s: violation {_pct_ci(con['violation_rate'], *con['violation_ci'])} % "
+                   f"vs limit {100 * con['violation_limit']:.3g} % → {con['status']}.")
+    return out
+
+
+def _p(p) -> str:
+    if not _finite(p):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.3g}"
+
+
+def _finite(x) -> bool:
+    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _list(xs) -> str:
+    return "[" + ", ".join(f"{x:g}" for x in xs) + "]"
+
+
+def _counts(d: dict) -> str:
+    return ", ".join(f"{k} × {v:,}" for k, v in d.items())
