@@ -1,0 +1,90 @@
+"""The trained router as a simulator `Router`: batched planner and executor calls.
+
+`PolicyRouter` turns decision batches into features, runs the two networks once per
+batch, and either samples actions (training, and evaluation by default: the constrained
+optimum is a stochastic policy) or takes the most likely action (`greedy=True`). When a
+`DecisionLog` is attached, every decision is recorded with what PPO needs later
+(features, action, log-probability, both values) and the (simulation, workflow) it
+belongs to, so rewards and costs can be assigned once workflows finish.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from loadwise.rl.features import plan_features, step_features
+from loadwise.rl.policies import ExecutorPolicy, PlannerPolicy
+from loadwise.systems.agentserve.routing import MAX_AGENTS, Plan, PlanBatch, StepBatch
+
+
+@dataclass
+class DecisionLog:
+    """Decisions of one policy in arrival order, as lists of per-batch arrays."""
+
+    obs: list[np.ndarray] = field(default_factory=list)
+    actions: list[np.ndarray] = field(default_factory=list)
+    logp: list[np.ndarray] = field(default_factory=list)
+    value_reward: list[np.ndarray] = field(default_factory=list)
+    value_cost: list[np.ndarray] = field(default_factory=list)
+    sim_index: list[np.ndarray] = field(default_factory=list)
+    workflow_id: list[np.ndarray] = field(default_factory=list)
+    order: list[np.ndarray] = field(default_factory=list)  # global decision counter (time order)
+
+    def add(self, obs, actions, logp, v_r, v_c, sim_index, workflow_id, order) -> None:
+        self.obs.append(obs)
+        self.actions.append(actions)
+        self.logp.append(logp)
+        self.value_reward.append(v_r)
+        self.value_cost.append(v_c)
+        self.sim_index.append(np.asarray(sim_index, dtype=np.int64))
+        self.workflow_id.append(np.asarray(workflow_id, dtype=np.int64))
+        self.order.append(order)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        names = ("obs", "actions", "logp", "value_reward", "value_cost", "sim_index", "workflow_id", "order")
+        if not self.obs:
+            return {}
+        return {name: np.concatenate(getattr(self, name)) for name in names}
+
+
+class PolicyRouter:
+    """A `Router` backed by a `PlannerPolicy` and an `ExecutorPolicy`."""
+
+    def __init__(self, planner: PlannerPolicy, executor: ExecutorPolicy, greedy: bool = False,
+                 seed: int = 0, record: bool = False, name: str = "ppo") -> None:
+        self.name = name
+        self.planner = planner
+        self.executor = executor
+        self.greedy = greedy
+        self.generator = torch.Generator().manual_seed(int(seed))
+        self.plan_log = DecisionLog() if record else None
+        self.step_log = DecisionLog() if record else None
+        self._counter = 0
+
+    def _next_order(self, n: int) -> np.ndarray:
+        order = np.arange(self._counter, self._counter + n)
+        self._counter += n
+        return order
+
+    def plan(self, batch: PlanBatch) -> Plan:
+        obs = plan_features(batch)
+        actions, logp, v_r, v_c = self.planner.act(torch.from_numpy(obs), self.generator, self.greedy)
+        a = actions.numpy()
+        if self.plan_log is not None:
+            self.plan_log.add(obs, a, logp.numpy(), v_r.numpy(), v_c.numpy(),
+                              batch.sim_index, batch.workflow_id, self._next_order(len(a)))
+        n_agents = a[:, 1] + 1
+        roles = np.where(np.arange(MAX_AGENTS)[None, :] < n_agents[:, None], a[:, 2:], -1)
+        return Plan(topology=a[:, 0].copy(), n_agents=n_agents, roles=roles)
+
+    def route(self, batch: StepBatch) -> np.ndarray:
+        obs = step_features(batch)
+        actions, logp, v_r, v_c = self.executor.act(torch.from_numpy(obs), self.generator, self.greedy)
+        a = actions.numpy()
+        if self.step_log is not None:
+            self.step_log.add(obs, a, logp.numpy(), v_r.numpy(), v_c.numpy(),
+                              batch.sim_index, batch.workflow_id, self._next_order(len(a)))
+        return a
