@@ -1,0 +1,653 @@
+"""The compiled submit-queue model: one run, tick by tick, with no Python objects inside.
+
+This is the "classic" model of `shared/spec/02-submit-queue.md` (the one behind the
+seed's published figures) with its accounting made correct. Changes live in slot
+arrays; the pending, verification and fixing queues are FIFO index buffers; a change's
+effects (only those below 1.0, and only bad changes have any) live in a separate row
+pool. Everything a metric needs is a counter or an integer histogram, so memory does
+not grow with the number of changes simulated.
+
+Inputs and outputs are plain arrays (see the `I_*`, `F_*` and `C_*` indices) so that the
+signature stays fixed and the compiled code is cached on disk (`cache=True`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from loadwise.systems.submitqueue.rng import below, seed_stream, splitmix64, uniform
+
+# Changes per tick (2 hours) over one day, per unit of traffic; its mean (25) is the
+# ideal throughput per unit of traffic.
+ARRIVAL_PATTERN = np.array([5, 5, 5, 5, 60, 60, 60, 60, 10, 10, 10, 10], dtype=np.float64)
+IDEAL_PER_TRAFFIC = 25.0
+# Each test is affected by a change with this probability overall (spread over bad changes).
+P_AFFECTED = 0.005
+# Effect table: cumulative probability -> pass probability of an affected test.
+EFFECT_CUM = np.array([0.50, 0.55, 0.59, 0.60, 0.64, 0.68, 1.0])
+EFFECT_VALUE = np.array([1.0, 0.995, 0.98, 0.95, 0.80, 0.20, 0.0])
+ALPHA = 0.05  # weight of a new observation in a test's failure average
+REPAIR_CHANGES = 84.0  # a test with pass probability p survives n landings with p^(n/84)
+
+# Change labels (ground truth)
+CLEAN, PARTIAL, HARD = 0, 1, 2
+
+# Random streams
+_S_ARRIVALS, _S_RESUBMIT, _S_TESTS, _S_DESIGN = 0, 1, 2, 3
+
+# Integer parameters (array `ip`)
+(I_RESOURCES, I_MAXBATCH, I_MAXK, I_KDIV, I_VERIFY_LATENCY, I_FIX_DELAY, I_VERIFY_MULT,
+ I_NTESTS, I_BP1, I_BP2, I_BP3, I_WARMUP, I_TICKS, I_TRACE, I_INITIAL) = range(15)
+N_IP = 15
+# Float parameters (array `fp`)
+F_FLAKETOL, F_TRAFFIC, F_CULPRIT, F_STABILITY = range(4)
+N_FP = 4
+
+# Counters over the measured window (array returned by `simulate`)
+COUNTERS = (
+    "minibatches", "minibatches_passed", "batch_slots", "batch_slots_used",
+    "verifications", "verify_passes", "verify_failures", "landed", "wait_sum",
+    "queue_sum", "max_queue_depth", "max_verify_queue", "culprits_created",
+    "demotion_events", "active_tests", "demoted_tick_sum", "created", "resubmitted",
+    "dropped", "landed_clean", "landed_partial", "landed_hard", "rejected_clean",
+    "rejected_partial", "rejected_hard", "in_flight_start", "in_flight", "ttl_sum",
+)
+(C_MB, C_MB_PASS, C_SLOTS, C_SLOTS_USED, C_VERIF, C_VPASS, C_VFAIL, C_LANDED, C_WAIT_SUM,
+ C_QUEUE_SUM, C_MAX_QUEUE, C_MAX_VQUEUE, C_CULPRITS, C_DEMOTIONS, C_ACTIVE, C_DEMOTED_SUM,
+ C_CREATED, C_RESUB, C_DROPPED, C_LANDED_CLEAN, C_LANDED_PARTIAL, C_LANDED_HARD,
+ C_REJ_CLEAN, C_REJ_PARTIAL, C_REJ_HARD, C_INFLIGHT_START, C_INFLIGHT, C_TTL_SUM) = range(28)
+N_COUNTERS = 28
+
+
+@njit(cache=True)
+def quantize(v):
+    """Round a batch count to a ~5 % geometric grid (exact below 20): 20->19, 100->98."""
+    if v < 20:
+        return v
+    index = np.floor(np.log(v) / np.log(1.05) + 0.5)
+    return int(1.05**index)
+
+
+@njit(cache=True)
+def column_weight(n, maxk, kdiv):
+    """Minibatches per change for n minibatches: min(maxk, n // kdiv), >= 2 if n >= 2, quantized."""
+    k = min(maxk, n // kdiv)
+    if n >= 2 and k < 2:
+        k = 2
+    if k < 1:
+        k = 1
+    return quantize(k)
+
+
+@njit(cache=True)
+def fill_design(pool, offset, n, k, cols, salt, states):
+    """Write `cols` columns of a random k-set design over n rows at pool[offset:].
+
+    Column j depends only on (salt, n, k, j): the stream is reseeded from them, so a
+    wider regeneration of the same design repeats its first columns exactly.
+    Floyd's algorithm draws each column's k distinct rows uniformly.
+    """
+    key = salt ^ ((np.uint64(n) << np.uint64(16)) | np.uint64(k))
+    seed_stream(states, _S_DESIGN, splitmix64(key))
+    for c in range(cols):
+        base = offset + c * k
+        for count in range(k):
+            j = n - k + count
+            t = below(states, _S_DESIGN, j + 1)
+            for m in range(count):
+                if pool[base + m] == t:
+                    t = j
+                    break
+            pool[base + count] = t
+
+
+@njit(cache=True)
+def _grow(a, need):
+    """`a` copied into an array of at least `need` rows (doubling)."""
+    cap = max(need, 2 * a.shape[0])
+    shape = (cap,) + a.shape[1:]
+    b = np.empty(shape, a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def _ensure_slots(need, s_tick, s_origin, s_label, s_row, free_slots, nfree):
+    """Grow the change slots so that at least `need` are free."""
+    if nfree[0] >= need:
+        return s_tick, s_origin, s_label, s_row, free_slots
+    cap = s_tick.shape[0]
+    s_tick = _grow(s_tick, cap + need)
+    s_origin = _grow(s_origin, cap + need)
+    s_label = _grow(s_label, cap + need)
+    s_row = _grow(s_row, cap + need)
+    free_slots = _grow(free_slots, s_tick.shape[0])
+    for s in range(cap, s_tick.shape[0]):
+        free_slots[nfree[0]] = s
+        nfree[0] += 1
+    return s_tick, s_origin, s_label, s_row, free_slots
+
+
+@njit(cache=True)
+def _ensure_rows(need, e_n, e_t, e_v, free_rows, nfree):
+    """Grow the effect-row pool so that at least `need` rows are free."""
+    if nfree[1] >= need:
+        return e_n, e_t, e_v, free_rows
+    cap = e_n.shape[0]
+    e_n = _grow(e_n, cap + need)
+    e_t = _grow(e_t, cap + need)
+    e_v = _grow(e_v, cap + need)
+    free_rows = _grow(free_rows, e_n.shape[0])
+    for r in range(cap, e_n.shape[0]):
+        free_rows[nfree[1]] = r
+        nfree[1] += 1
+    return e_n, e_t, e_v, free_rows
+
+
+@njit(cache=True)
+def _compact(q, head, tail):
+    """Move the live part q[head:tail] of a FIFO buffer to its start."""
+    size = tail - head
+    for i in range(size):
+        q[i] = q[head + i]
+    return size
+
+
+@njit(cache=True)
+def _draw_effects(states, stream, culprit_prob, p_aff, ntests, values, tmp_t, tmp_v):
+    """Draw a new change; its effects below 1.0 go to tmp_t/tmp_v. Returns how many."""
+    count = 0
+    if uniform(states, stream) < culprit_prob:
+        for t in range(ntests):
+            if uniform(states, stream) < p_aff:
+                s = uniform(states, stream)
+                e = values[EFFECT_CUM.shape[0] - 1]
+                for j in range(EFFECT_CUM.shape[0]):
+                    if s < EFFECT_CUM[j]:
+                        e = values[j]
+                        break
+                if e < 1.0:
+                    tmp_t[count] = t
+                    tmp_v[count] = e
+                    count += 1
+    return count
+
+
+@njit(cache=True)
+def _store(tick, origin, count, tmp_t, tmp_v, s_tick, s_origin, s_label, s_row,
+           free_slots, e_n, e_t, e_v, free_rows, nfree):
+    """Put a drawn change into a free slot (and effect row); nfree holds both free counts."""
+    nfree[0] -= 1
+    slot = free_slots[nfree[0]]
+    s_tick[slot] = tick
+    s_origin[slot] = origin
+    label = CLEAN
+    if count > 0:
+        label = PARTIAL
+        nfree[1] -= 1
+        row = free_rows[nfree[1]]
+        e_n[row] = count
+        for m in range(count):
+            e_t[row, m] = tmp_t[m]
+            e_v[row, m] = tmp_v[m]
+            if tmp_v[m] <= 0.0:
+                label = HARD
+        s_row[slot] = row
+    else:
+        s_row[slot] = -1
+    s_label[slot] = label
+    return slot
+
+
+@njit(cache=True)
+def _release(slot, s_row, free_slots, free_rows, nfree):
+    row = s_row[slot]
+    if row >= 0:
+        free_rows[nfree[1]] = row
+        nfree[1] += 1
+        s_row[slot] = -1
+    free_slots[nfree[0]] = slot
+    nfree[0] += 1
+
+
+@njit(cache=True)
+def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
+    """Run the model once.
+
+    ip/fp: integer and float parameters (I_*/F_* indices); keys: 4 uint64 stream keys
+    (arrivals, resubmissions, test outcomes, design salt). With ip[I_TRACE] == 1 the
+    arrivals come from the trace arrays (change arrival ticks, sorted, and their effects
+    in CSR form) instead of the synthetic daily pattern.
+    Returns (counters, wait histogram, time-to-land histogram), over the measured window.
+    """
+    resources = ip[I_RESOURCES]
+    maxbatch = ip[I_MAXBATCH]
+    maxk = ip[I_MAXK]
+    kdiv = ip[I_KDIV]
+    verify_latency = ip[I_VERIFY_LATENCY]
+    fix_delay = ip[I_FIX_DELAY]
+    verify_cap = resources * ip[I_VERIFY_MULT]
+    ntests = ip[I_NTESTS]
+    bp1 = ip[I_BP1]
+    bp2 = ip[I_BP2]
+    bp3 = ip[I_BP3]
+    warmup = ip[I_WARMUP]
+    total = warmup + ip[I_TICKS]
+    use_trace = ip[I_TRACE] == 1
+    flaketol = fp[F_FLAKETOL]
+    traffic = fp[F_TRAFFIC]
+    culprit_prob = fp[F_CULPRIT]
+    stability = fp[F_STABILITY]
+
+    states = np.zeros((4, 4), np.uint64)
+    seed_stream(states, _S_ARRIVALS, keys[0])
+    seed_stream(states, _S_RESUBMIT, keys[1])
+    seed_stream(states, _S_TESTS, keys[2])
+    salt = keys[3]
+
+    values = np.minimum(np.maximum(EFFECT_VALUE * stability, 0.0), 1.0)
+    p_aff = min(1.0, P_AFFECTED / culprit_prob) if culprit_prob > 0.0 else 0.0
+
+    counters = np.zeros(N_COUNTERS, np.float64)
+    wait_hist = np.zeros(total + 1, np.int64)
+    ttl_hist = np.zeros(total + 1, np.int64)
+
+    # change slots and effect rows, with free stacks (nfree = [slots, rows])
+    s_tick = np.zeros(1024, np.int64)
+    s_origin = np.zeros(1024, np.int64)
+    s_label = np.zeros(1024, np.int8)
+    s_row = np.full(1024, -1, np.int64)
+    free_slots = np.arange(1023, -1, -1).astype(np.int64)
+    e_n = np.zeros(256, np.int64)
+    e_t = np.zeros((256, ntests), np.int64)
+    e_v = np.ones((256, ntests), np.float64)
+    free_rows = np.arange(255, -1, -1).astype(np.int64)
+    nfree = np.array([1024, 256], np.int64)
+    tmp_t = np.zeros(ntests, np.int64)
+    tmp_v = np.ones(ntests, np.float64)
+
+    # FIFO queues: pending (slots), verification (slots, done tick), fixing (due, origin)
+    pq = np.zeros(4096, np.int64)
+    ph = 0
+    pt = 0
+    vq = np.zeros(1024, np.int64)
+    vd = np.zeros(1024, np.int64)
+    vh = 0
+    vt = 0
+    nver = 0
+    fq_due = np.zeros(1024, np.int64)
+    fq_origin = np.zeros(1024, np.int64)
+    fh = 0
+    ft = 0
+
+    # repository and tests
+    p = np.ones(ntests, np.float64)
+    fail_avg = np.zeros(ntests, np.float64)
+    active = np.arange(ntests).astype(np.int64)
+    n_active = ntests
+    dirty = np.zeros(ntests, np.int64)
+    land_min = np.ones(ntests, np.float64)
+    change_eff = np.ones(ntests, np.float64)
+    failed_here = np.zeros(ntests, np.bool_)
+
+    # minibatch round scratch, sized for the largest possible N
+    n_max = max(quantize(maxbatch // 2), quantize(resources), 1)
+    b_size = np.zeros(n_max, np.int64)
+    b_pass = np.zeros(n_max, np.bool_)
+    b_all = np.zeros(n_max, np.bool_)
+    b_has = np.zeros(n_max, np.bool_)
+    b_min = np.ones((n_max, ntests), np.float64)
+    b_nfail = np.zeros(n_max, np.int64)
+    b_fail = np.zeros((n_max, ntests), np.int64)
+    decay = np.empty(n_max + 1, np.float64)
+    for z in range(n_max + 1):
+        decay[z] = (1.0 - ALPHA) ** z
+
+    # design matrices, cached per N (K is a function of N within a run)
+    d_off = np.full(n_max + 1, -1, np.int64)
+    d_cols = np.zeros(n_max + 1, np.int64)
+    pool = np.zeros(1 << 16, np.int32)
+    pool_used = 0
+
+    carry = 0.0
+    tp = 0  # next trace change
+    n_trace = trace_tick.shape[0]
+
+    # changes already waiting at tick 0
+    n0 = ip[I_INITIAL]
+    if n0 > 0:
+        s_tick, s_origin, s_label, s_row, free_slots = _ensure_slots(
+            n0, s_tick, s_origin, s_label, s_row, free_slots, nfree)
+        e_n, e_t, e_v, free_rows = _ensure_rows(n0, e_n, e_t, e_v, free_rows, nfree)
+        if pq.shape[0] < n0:
+            pq = _grow(pq, n0)
+        for _ in range(n0):
+            count = _draw_effects(states, _S_ARRIVALS, culprit_prob, p_aff, ntests, values, tmp_t, tmp_v)
+            pq[pt] = _store(0, 0, count, tmp_t, tmp_v, s_tick, s_origin, s_label, s_row,
+                            free_slots, e_n, e_t, e_v, free_rows, nfree)
+            pt += 1
+
+    for tick in range(total):
+        if tick == warmup:
+            counters[:] = 0.0
+            wait_hist[:] = 0
+            ttl_hist[:] = 0
+            counters[C_INFLIGHT_START] = (pt - ph) + (vt - vh)
+        measuring = tick >= warmup
+        n_land = 0
+
+        # 1. fixing: rejected changes come back as brand-new changes
+        n_fixed = 0
+        while fh + n_fixed < ft and fq_due[fh + n_fixed] <= tick:
+            n_fixed += 1
+        if n_fixed > 0:
+            s_tick, s_origin, s_label, s_row, free_slots = _ensure_slots(
+                n_fixed, s_tick, s_origin, s_label, s_row, free_slots, nfree)
+            e_n, e_t, e_v, free_rows = _ensure_rows(n_fixed, e_n, e_t, e_v, free_rows, nfree)
+            if pt + n_fixed > pq.shape[0]:
+                pt = _compact(pq, ph, pt)
+                ph = 0
+                if pt + n_fixed > pq.shape[0]:
+                    pq = _grow(pq, pt + n_fixed)
+            for _ in range(n_fixed):
+                origin = fq_origin[fh]
+                fh += 1
+                count = 0
+                if not use_trace:  # a replayed change comes back fixed (clean)
+                    count = _draw_effects(states, _S_RESUBMIT, culprit_prob, p_aff, ntests, values, tmp_t, tmp_v)
+                pq[pt] = _store(tick, origin, count, tmp_t, tmp_v, s_tick, s_origin, s_label, s_row,
+                                free_slots, e_n, e_t, e_v, free_rows, nfree)
+                pt += 1
+            if measuring:
+                counters[C_RESUB] += n_fixed
+
+        # 2. verification, first in first out, within capacity
+        while vh + nver < vt and nver < verify_cap:
+            vd[vh + nver] = tick + verify_latency
+            nver += 1
+            if measuring:
+                counters[C_VERIF] += 1
+        while nver > 0 and vd[vh] <= tick:
+            slot = vq[vh]
+            vh += 1
+            nver -= 1
+            row = s_row[slot]
+            if row >= 0:
+                for m in range(e_n[row]):
+                    change_eff[e_t[row, m]] = e_v[row, m]
+            passed = True
+            for a in range(n_active):
+                t = active[a]
+                e = min(p[t], change_eff[t])
+                if e < 1.0 and (e <= 0.0 or uniform(states, _S_TESTS) >= e):
+                    passed = False
+                    break
+            if row >= 0:
+                for m in range(e_n[row]):
+                    change_eff[e_t[row, m]] = 1.0
+            label = s_label[slot]
+            if passed:  # a victim of the minibatch round: it lands
+                n_land += 1
+                if row >= 0:
+                    for m in range(e_n[row]):
+                        t = e_t[row, m]
+                        land_min[t] = min(land_min[t], e_v[row, m])
+                if measuring:
+                    counters[C_VPASS] += 1
+                    wait = tick - s_tick[slot]
+                    ttl = tick - s_origin[slot]
+                    counters[C_LANDED] += 1
+                    counters[C_WAIT_SUM] += wait
+                    counters[C_TTL_SUM] += ttl
+                    wait_hist[wait] += 1
+                    ttl_hist[ttl] += 1
+                    counters[C_LANDED_CLEAN + label] += 1
+            else:  # rejected: fixed and resubmitted after fix_delay
+                if ft == fq_due.shape[0]:
+                    ft = _compact(fq_due, fh, ft)
+                    _compact(fq_origin, fh, fh + ft)
+                    fh = 0
+                    if ft == fq_due.shape[0]:
+                        fq_due = _grow(fq_due, ft + 1)
+                        fq_origin = _grow(fq_origin, ft + 1)
+                fq_due[ft] = tick + fix_delay
+                fq_origin[ft] = s_origin[slot]
+                ft += 1
+                if measuring:
+                    counters[C_VFAIL] += 1
+                    counters[C_REJ_CLEAN + label] += 1
+            _release(slot, s_row, free_slots, free_rows, nfree)
+
+        if measuring:
+            counters[C_MAX_QUEUE] = max(counters[C_MAX_QUEUE], pt - ph)
+            counters[C_MAX_VQUEUE] = max(counters[C_MAX_VQUEUE], vt - vh)
+
+        # 3-7. the minibatch round
+        limit = min(maxbatch, pt - ph)
+        n = 0
+        if limit > 0:
+            n = limit // 2
+            if n == 0:
+                n = resources
+            n = quantize(n)
+            k = column_weight(n, maxk, kdiv)
+            if d_off[n] < 0 or d_cols[n] < limit:
+                cols = min(maxbatch, max(limit, 2 * n + n // 8 + 2))
+                if d_off[n] >= 0:
+                    cols = maxbatch
+                if pool_used + cols * k > pool.shape[0]:
+                    pool = _grow(pool, pool_used + cols * k)
+                fill_design(pool, pool_used, n, k, cols, salt, states)
+                d_off[n] = pool_used
+                d_cols[n] = cols
+                pool_used += cols * k
+            off = d_off[n]
+
+            for b in range(n):
+                b_size[b] = 0
+                b_has[b] = False
+                b_all[b] = True
+                b_nfail[b] = 0
+            for i in range(limit):
+                row = s_row[pq[ph + i]]
+                base = off + i * k
+                for j in range(k):
+                    b = pool[base + j]
+                    b_size[b] += 1
+                    if row >= 0:
+                        if not b_has[b]:
+                            b_has[b] = True
+                            b_min[b, :] = 1.0
+                        for m in range(e_n[row]):
+                            t = e_t[row, m]
+                            b_min[b, t] = min(b_min[b, t], e_v[row, m])
+
+            nd = 0
+            for a in range(n_active):
+                t = active[a]
+                if p[t] < 1.0:
+                    dirty[nd] = t
+                    nd += 1
+            used = 0
+            n_pass = 0
+            for b in range(n):
+                if b_size[b] == 0:
+                    b_pass[b] = True
+                    continue
+                used += 1
+                passed = True
+                if b_has[b]:
+                    for a in range(n_active):
+                        t = active[a]
+                        e = min(p[t], b_min[b, t])
+                        if e < 1.0:
+                            if e <= 0.0:
+                                b_fail[b, b_nfail[b]] = t
+                                b_nfail[b] += 1
+                                passed = False
+                                break
+                            if uniform(states, _S_TESTS) >= e:
+                                b_fail[b, b_nfail[b]] = t
+                                b_nfail[b] += 1
+                                passed = False
+                else:
+                    for d in range(nd):
+                        t = dirty[d]
+                        if uniform(states, _S_TESTS) >= p[t]:
+                            b_fail[b, b_nfail[b]] = t
+                            b_nfail[b] += 1
+                            passed = False
+                b_pass[b] = passed
+                if passed:
+                    n_pass += 1
+            if measuring:
+                counters[C_MB] += used
+                counters[C_MB_PASS] += n_pass
+                counters[C_SLOTS] += n
+                counters[C_SLOTS_USED] += used
+
+            # decode: a change lands if any of its minibatches passed
+            if vt + limit > vq.shape[0]:
+                vt = _compact(vq, vh, vt)
+                _compact(vd, vh, vh + vt)
+                vh = 0
+                if vt + limit > vq.shape[0]:
+                    vq = _grow(vq, vt + limit)
+                    vd = _grow(vd, vt + limit)
+            for i in range(limit):
+                slot = pq[ph + i]
+                base = off + i * k
+                cleared = False
+                for j in range(k):
+                    if b_pass[pool[base + j]]:
+                        cleared = True
+                        break
+                if cleared:
+                    n_land += 1
+                    row = s_row[slot]
+                    if row >= 0:
+                        for m in range(e_n[row]):
+                            t = e_t[row, m]
+                            land_min[t] = min(land_min[t], e_v[row, m])
+                    if measuring:
+                        wait = tick - s_tick[slot]
+                        ttl = tick - s_origin[slot]
+                        counters[C_LANDED] += 1
+                        counters[C_WAIT_SUM] += wait
+                        counters[C_TTL_SUM] += ttl
+                        wait_hist[wait] += 1
+                        ttl_hist[ttl] += 1
+                        counters[C_LANDED_CLEAN + s_label[slot]] += 1
+                    _release(slot, s_row, free_slots, free_rows, nfree)
+                else:
+                    vq[vt] = slot
+                    vt += 1
+                    for j in range(k):
+                        b_all[pool[base + j]] = False
+            ph += limit
+
+        # 8. landed changes apply their effects; then repairs
+        if n_land > 0:
+            x = n_land / REPAIR_CHANGES
+            for t in range(ntests):
+                if land_min[t] < p[t]:
+                    p[t] = land_min[t]
+                land_min[t] = 1.0
+            for t in range(ntests):
+                if p[t] < 1.0 and uniform(states, _S_TESTS) > p[t] ** x:
+                    p[t] = 1.0
+
+            # 9. flaky-test tracking: minibatches whose changes all landed, then post-submit
+            if n > 0:
+                zeros = 0
+                for b in range(n):
+                    if b_size[b] == 0 or not b_all[b]:
+                        continue
+                    if b_pass[b]:
+                        zeros += 1
+                        continue
+                    f = decay[zeros]
+                    zeros = 0
+                    for a in range(n_active):
+                        fail_avg[active[a]] *= f
+                    for m in range(b_nfail[b]):
+                        failed_here[b_fail[b, m]] = True
+                    for a in range(n_active):
+                        t = active[a]
+                        obs = 1.0 if failed_here[t] else 0.0
+                        fail_avg[t] = ALPHA * obs + (1.0 - ALPHA) * fail_avg[t]
+                    for m in range(b_nfail[b]):
+                        failed_here[b_fail[b, m]] = False
+                if zeros > 0:
+                    f = decay[zeros]
+                    for a in range(n_active):
+                        fail_avg[active[a]] *= f
+            old_active = n_active
+            n_active = 0
+            for t in range(ntests):
+                obs = 0.0
+                if p[t] < 1.0 and uniform(states, _S_TESTS) >= p[t]:
+                    obs = 1.0
+                fail_avg[t] = ALPHA * obs + (1.0 - ALPHA) * fail_avg[t]
+                if fail_avg[t] <= flaketol:
+                    active[n_active] = t
+                    n_active += 1
+            if measuring and n_active < old_active:
+                counters[C_DEMOTIONS] += old_active - n_active
+
+        if measuring:
+            counters[C_QUEUE_SUM] += pt - ph
+            counters[C_DEMOTED_SUM] += ntests - n_active
+
+        # arrivals of this tick, throttled by backpressure on the pending count
+        if use_trace:
+            n_arrive = 0
+            while tp + n_arrive < n_trace and trace_tick[tp + n_arrive] == tick:
+                n_arrive += 1
+        else:
+            carry += traffic * ARRIVAL_PATTERN[tick % 12]
+            n_arrive = int(carry)
+            carry -= n_arrive
+        queued = pt - ph
+        n_keep = n_arrive
+        if queued >= bp3:
+            n_keep = n_arrive // 8
+        elif queued >= bp2:
+            n_keep = n_arrive // 4
+        elif queued >= bp1:
+            n_keep = n_arrive // 2
+        if measuring:
+            counters[C_DROPPED] += n_arrive - n_keep
+            counters[C_CREATED] += n_keep
+        if n_keep > 0:
+            s_tick, s_origin, s_label, s_row, free_slots = _ensure_slots(
+                n_keep, s_tick, s_origin, s_label, s_row, free_slots, nfree)
+            e_n, e_t, e_v, free_rows = _ensure_rows(n_keep, e_n, e_t, e_v, free_rows, nfree)
+            if pt + n_keep > pq.shape[0]:
+                pt = _compact(pq, ph, pt)
+                ph = 0
+                if pt + n_keep > pq.shape[0]:
+                    pq = _grow(pq, pt + n_keep)
+            for i in range(n_keep):
+                if use_trace:
+                    c = tp + i
+                    count = 0
+                    for m in range(trace_ptr[c], trace_ptr[c + 1]):
+                        tmp_t[count] = trace_test[m]
+                        tmp_v[count] = trace_value[m]
+                        count += 1
+                else:
+                    count = _draw_effects(states, _S_ARRIVALS, culprit_prob, p_aff, ntests, values, tmp_t, tmp_v)
+                slot = _store(tick, tick, count, tmp_t, tmp_v, s_tick, s_origin, s_label, s_row,
+                              free_slots, e_n, e_t, e_v, free_rows, nfree)
+                if measuring and s_label[slot] == HARD:
+                    counters[C_CULPRITS] += 1
+                pq[pt] = slot
+                pt += 1
+        if use_trace:
+            tp += n_arrive
+
+    counters[C_ACTIVE] = n_active
+    counters[C_INFLIGHT] = (pt - ph) + (vt - vh)
+    return counters, wait_hist, ttl_hist
