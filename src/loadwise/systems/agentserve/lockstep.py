@@ -38,6 +38,7 @@ from loadwise.systems.agentserve.routing import (
     OracleView,
     Plan,
     PlanBatch,
+    PlanOracleView,
     Router,
     StepBatch,
 )
@@ -106,7 +107,7 @@ class Lockstep:
         if plans:
             for s in self.active:
                 s.pending_plans = []
-            batch = self._plan_batch(plans)
+            batch = self._plan_batch(plans, bool(getattr(router, "needs_oracle", False)))
             plan = router.plan(batch)
             self._apply_plans(plans, plan, getattr(router, "name", "router"))
         steps = [(s, wf, ci) for s in self.active for wf, ci in s.pending_steps]
@@ -157,7 +158,7 @@ class Lockstep:
         a = np.array(rows, dtype=float).reshape(len(sims), N_MODELS, 3)
         return a[:, :, 0], a[:, :, 1], a[:, :, 2]
 
-    def _plan_batch(self, plans: list) -> PlanBatch:
+    def _plan_batch(self, plans: list, oracle: bool) -> PlanBatch:
         sims = [s for s, _ in plans]
         running, waiting, recent = self._server_state(sims)
         rate = np.array([s.arrivals_last_minute() for s in sims], dtype=float)
@@ -175,7 +176,18 @@ class Lockstep:
         obs[:, L["queue"]] = np.minimum((running + waiting) / self._cap, QUEUE_CAP) / QUEUE_CAP
         obs[:, L["recent_latency"]] = np.log1p(recent) / _LOG_LATENCY
         obs[:, L["arrival_rate"]] = (rate / 200.0)[:, None]
-        return PlanBatch(obs, budget, level, subject, (running + waiting).astype(np.int64), u_plan, sim_index, wid)
+        view = None
+        if oracle:
+            wf_spec = self.profiles.workflow
+            base = (self._theta_term[None] - self.profiles.kappa[None, None, :]
+                    * (level - LEVEL_CENTER)[:, None, None]).reshape(len(plans), -1).max(axis=1)
+            view = PlanOracleView(
+                u_correct=np.stack([s.work.u_correct[wf.wid] for s, wf in plans]),
+                best_agent_logit=base + wf_spec.role_bonus,
+                best_decision_logit=base,
+                peer_weight=wf_spec.peer_weight,
+            )
+        return PlanBatch(obs, budget, level, subject, (running + waiting).astype(np.int64), u_plan, sim_index, wid, view)
 
     def _apply_plans(self, plans: list, plan: Plan, name: str) -> None:
         n = len(plans)

@@ -9,6 +9,7 @@ simulation stays a pure function of (cell, seed, router).
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 
 from loadwise.errors import ConfigError
 from loadwise.systems.agentserve.routing import (
@@ -64,14 +65,6 @@ def budget_aware_plan(batch: PlanBatch) -> Plan:
     plan.n_agents[mid] = np.minimum(plan.n_agents[mid], 2)
     plan.roles[np.arange(MAX_AGENTS)[None, :] >= plan.n_agents[:, None]] = -1
     return plan
-
-
-def single_agent_plan(batch: PlanBatch) -> Plan:
-    """IO with one agent, the subject's expert: the fewest calls a workflow can take."""
-    B = len(batch)
-    roles = np.full((B, MAX_AGENTS), -1, dtype=np.int64)
-    roles[:, 0] = np.asarray(EXPERT_OF_SUBJECT)[batch.subject]
-    return Plan(np.full(B, _IO, dtype=np.int64), np.ones(B, dtype=np.int64), roles)
 
 
 class _ReferencePlanner:
@@ -163,8 +156,11 @@ class GreedyRouter:
 class ClairvoyantRouter:
     """The oracle ceiling on goodput: it knows each call's draws (correctness and output length).
 
-    Plans the fewest calls (IO, one agent, the subject's expert; the decision's draws do
-    not depend on the plan). Per step it takes the fastest pair that will be correct and
+    Plans IO (every agent in parallel, so two sequential stages) with the fewest agents,
+    all the subject's experts, that let the decision be correct given the draws: with
+    c of n agents able to answer correctly, the decision sees the shift
+    peer_weight * (2c - n) / sqrt(n); if no n <= MAX_AGENTS suffices, one agent (the
+    workflow is lost; spare the servers). Per step it takes the fastest pair that will be correct and
     whose latency, predicted from the servers' current state with the call's actual
     output length, leaves room for the fastest possible remaining stages; when no pair
     qualifies the workflow cannot be saved by this call, so it takes the fastest pair to
@@ -175,7 +171,18 @@ class ClairvoyantRouter:
     needs_oracle = True
 
     def plan(self, batch: PlanBatch) -> Plan:
-        return single_agent_plan(batch)
+        view = batch.oracle
+        if view is None:
+            raise RuntimeError("the clairvoyant router needs the driver's oracle view")
+        B = len(batch)
+        can = view.u_correct[:, 1:MAX_AGENTS + 1] < expit(view.best_agent_logit)[:, None]  # (B, MAX_AGENTS)
+        n = np.arange(1, MAX_AGENTS + 1)
+        c = np.cumsum(can, axis=1)
+        shift = view.peer_weight * (2 * c - n[None, :]) / np.sqrt(n)[None, :]
+        ok = view.u_correct[:, :1] < expit(view.best_decision_logit[:, None] + shift)
+        n_agents = np.where(ok.any(axis=1), np.argmax(ok, axis=1) + 1, 1)
+        roles = np.where(n[None, :] <= n_agents[:, None], np.asarray(EXPERT_OF_SUBJECT)[batch.subject][:, None], -1)
+        return Plan(np.full(B, _IO, dtype=np.int64), n_agents.astype(np.int64), roles.astype(np.int64))
 
     def route(self, batch: StepBatch) -> np.ndarray:
         view = batch.oracle

@@ -13,8 +13,9 @@ Every batch carries `obs`, float32 features scaled to roughly [0, 1] with the la
 given by PLAN_OBS_LAYOUT and STEP_OBS_LAYOUT (name -> slice), plus the raw fields the
 features were built from, so heuristics need not decode `obs`.
 
-A router that sets `needs_oracle = True` (the clairvoyant) also gets `StepBatch.oracle`:
-the common random numbers of each pending call. No other router sees them.
+A router that sets `needs_oracle = True` (the clairvoyant) also gets `PlanBatch.oracle`
+and `StepBatch.oracle`: the common random numbers of each workflow and pending call.
+No other router sees them.
 """
 
 from __future__ import annotations
@@ -116,6 +117,23 @@ STEP_OBS_LAYOUT, STEP_OBS_DIM = _layout([
 
 
 @dataclass
+class PlanOracleView:
+    """The hidden draws of arriving workflows (clairvoyant only).
+
+    `u_correct[b, k]` is the correctness uniform of call slot k (slot 0: the decision,
+    slots 1..: agent calls in call order); a call is correct iff u < its probability.
+    `best_agent_logit` / `best_decision_logit`: the highest success logit any pair
+    reaches for an agent call by the subject's expert without inputs / for the decision
+    before the shift from the answers it sees; `peer_weight` scales that shift.
+    """
+
+    u_correct: np.ndarray            # float (B, MAX_CALLS)
+    best_agent_logit: np.ndarray     # float (B,)
+    best_decision_logit: np.ndarray  # float (B,)
+    peer_weight: float
+
+
+@dataclass
 class PlanBatch:
     """Workflows that just arrived and need a plan. All arrays have length B."""
 
@@ -127,6 +145,7 @@ class PlanBatch:
     u_plan: np.ndarray       # float (B,) a uniform for randomized planners (common random numbers)
     sim_index: np.ndarray    # int (B,) which simulation of the lockstep driver
     workflow_id: np.ndarray  # int (B,) unique within its simulation
+    oracle: PlanOracleView | None = None
 
     def __len__(self) -> int:
         return len(self.budget)
