@@ -34,15 +34,17 @@ def audit(
     epoch_seconds: float | None = None,
     verify: bool = False,
     router: str = "static-mix",
-    verify_workflows: int = 400,
+    verify_workflows: int = 200,
+    profiles: str | Path | None = None,
     seed: int = 0,
 ) -> AuditResult:
     """Audit telemetry (a path or a loaded Telemetry); write the report into `out` if given.
 
     `regimes` is "idle=3,light=6,moderate=15,heavy=30" style (upper queue-depth bounds);
     `mapping` maps a CSV's columns to telemetry fields; `verify` simulates the
-    recommended rates with `router` (an agentserve router name), `verify_workflows`
-    workflows per rate, seeded by `seed`.
+    recommended rates with `router` (an agentserve router name) and `profiles` (a
+    model-profile file; the shipped one by default), `verify_workflows` workflows per
+    (rate, budget) cell, seeded by `seed`.
     """
     from loadwise.systems.agentserve import telemetry as tel
 
@@ -53,18 +55,21 @@ def audit(
     if verify:
         from loadwise.auditing.verify import verify_rates
 
-        result.findings["verification"] = verify_rates(result, router=router, workflows=verify_workflows, seed=seed)
+        result.findings["verification"] = verify_rates(result, router=router, workflows=verify_workflows, seed=seed,
+                                                       profiles=profiles)
+    result.config = {"telemetry": data.source, "rates_target": rates_target, "budgets_target": budgets_target,
+                     "regimes": regimes if isinstance(regimes, (str, type(None))) else dict(regimes),
+                     "mapping": mapping, "alpha": alpha, "violation_limit": violation_limit,
+                     "epoch_seconds": epoch_seconds, "verify": verify, "router": router,
+                     "verify_workflows": verify_workflows, "profiles": str(profiles) if profiles else None, "seed": seed}
     if out is not None:
-        write(result, out, config={"telemetry": data.source, "rates_target": rates_target, "budgets_target": budgets_target,
-                                   "regimes": regimes if isinstance(regimes, (str, type(None))) else dict(regimes),
-                                   "mapping": mapping, "alpha": alpha, "violation_limit": violation_limit,
-                                   "epoch_seconds": epoch_seconds, "verify": verify, "router": router,
-                                   "verify_workflows": verify_workflows, "seed": seed})
+        write(result, out)
     return result
 
 
-def write(result: AuditResult, out: str | Path, config: dict | None = None) -> dict[str, Path]:
-    """Write report.md, report.html, the PNG figures, audit.json and run.json into `out`."""
+def write(result: AuditResult, out: str | Path | None = None) -> dict[str, Path]:
+    """Write report.md, report.html, the PNG figures, audit.json and run.json into `out`
+    (default: a new runs/audit-<time> folder)."""
     from loadwise import rundir
     from loadwise.auditing.writeup import build_report
 
@@ -72,7 +77,7 @@ def write(result: AuditResult, out: str | Path, config: dict | None = None) -> d
     paths = build_report(result).write(folder)
     paths["json"] = folder / AUDIT_FILE
     rundir.write_json(paths["json"], _plain(result.findings))
-    rundir.write_run_info(folder, "audit", config or {})
+    rundir.write_run_info(folder, "audit", result.config)
     result.paths = paths
     return paths
 

@@ -23,10 +23,10 @@ import pandas as pd
 
 def measure(steps: pd.DataFrame, workflows: pd.DataFrame, has_times: bool) -> tuple[pd.DataFrame, pd.Series | None, int]:
     """Mean role steps and workflows per epoch per (rate, budget) cell, seconds per epoch
-    per rate (None without dispatch times), and the number of (run, epoch) pairs."""
+    per rate (None without dispatch times), and the number of epochs. Separate runs
+    (run ids) of the same epoch, such as the cells of a sweep, add up within the epoch."""
     run = steps["run_id"].fillna("")
-    epochs = pd.DataFrame({"run": run, "epoch": steps["epoch"]}).drop_duplicates()
-    n_epochs = max(len(epochs), 1)
+    n_epochs = max(int(steps["epoch"].nunique()), 1)
     cells = pd.DataFrame({
         "steps": steps.groupby(["rate", "budget"]).size(),
         "workflows": workflows.groupby(["rate", "budget"]).size(),

@@ -31,8 +31,9 @@ def queue_vs_rate(result: AuditResult):
         ax.text(x_max * 0.99, (g.lower + top) / 2, g.name, ha="right", va="center", fontsize=8, color="#444")
     if result.fit is not None:
         xs = np.linspace(x_max / 400, x_max, 300)
-        ax.plot(xs, result.fit.predict(xs), color="#333", lw=1.2,
-                label=f"fit q = {result.fit.a:.3g}·rate^{result.fit.b:.3g}")
+        if result.fit.kind == "mm1":
+            xs = xs[xs < result.fit.b * 0.999]
+        ax.plot(xs, result.fit.predict(xs), color="#333", lw=1.2, label=f"fit {result.fit.describe()}")
     ax.plot(rates, queues, "o", color="#1f4e9c", ms=7, label="measured (grid)")
     if recs:
         ax.plot([r["rate"] for r in recs], [r["predicted_queue"] for r in recs], "D", mfc="none", mec="#b30000",

@@ -15,7 +15,7 @@ import pandas as pd
 
 from loadwise.auditing import cost, policy, tiers
 from loadwise.auditing.grid import Grid, select_grid
-from loadwise.auditing.queue_fit import PowerFit, fit_power, nice_rate
+from loadwise.auditing.queue_fit import QueueFit, fit_queue, nice_rate
 from loadwise.auditing.regimes import Regime, label, parse_regimes
 from loadwise.auditing.tables import Tables, build_tables
 from loadwise.errors import ConfigError
@@ -47,8 +47,9 @@ class AuditResult:
     tables: Tables
     grid: Grid
     regimes: list[Regime]
-    fit: PowerFit | None
-    paths: dict = field(default_factory=dict)
+    fit: QueueFit | None
+    paths: dict = field(default_factory=dict)   # where `write` put the report
+    config: dict = field(default_factory=dict)  # the options `audit` was called with
 
 
 def run_audit(telemetry: Telemetry, options: AuditOptions | None = None) -> AuditResult:
@@ -75,7 +76,7 @@ def run_audit(telemetry: Telemetry, options: AuditOptions | None = None) -> Audi
                       "latency_ratio": _ratio(lb, la)})
     largest = max((j for j in jumps if j["queue_ratio"] is not None), key=lambda j: j["queue_ratio"], default=None)
 
-    fit = fit_power(np.asarray(rates), by_rate["mean_queue"].to_numpy())
+    fit, candidates = fit_queue(np.asarray(rates), by_rate["mean_queue"].to_numpy())
     rate_recs = _recommend_rates(fit, regimes, missing, rates)
 
     # tiers
@@ -114,7 +115,7 @@ def run_audit(telemetry: Telemetry, options: AuditOptions | None = None) -> Audi
                     "epoch_seconds": options.epoch_seconds, "min_grid_share": options.min_grid_share},
         "tables": _tables_json(tables),
         "regimes": {"by_rate": labelled, "missing": missing, "jumps": jumps, "largest_jump": largest},
-        "queue_fit": None if fit is None else {**fit.as_dict(), "by_rate": [
+        "queue_fit": None if fit is None else {**fit.as_dict(), "candidates_sse_log": candidates, "by_rate": [
             {"rate": r, "measured": _f(by_rate.loc[r, "mean_queue"]), "fitted": float(fit.predict(r))} for r in rates]},
         "tiers": {"spacing": space, "summary": _records(summary), "pairs": pairs, "changes": changes},
         "policy": checks,
@@ -126,7 +127,7 @@ def run_audit(telemetry: Telemetry, options: AuditOptions | None = None) -> Audi
     return AuditResult(findings, tables, grid, regimes, fit)
 
 
-def _recommend_rates(fit: PowerFit | None, regimes: list[Regime], missing: list[str], rates: list[float]) -> list[dict]:
+def _recommend_rates(fit: QueueFit | None, regimes: list[Regime], missing: list[str], rates: list[float]) -> list[dict]:
     recs = []
     if fit is None:
         return recs

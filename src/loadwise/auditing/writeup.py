@@ -85,8 +85,9 @@ def build_report(result: AuditResult) -> Report:
         rep.table(jumps, "Adjacent rates: queue and mean workflow latency ratios", "{:.3g}")
     fit = f["queue_fit"]
     if fit:
-        rep.paragraph(f"Queue model: {fit['model']}; a = {fit['a']:.4g}, b = {fit['b']:.3g}, R² (log scale) = "
-                      f"{fit['r2_log']:.3f} over {fit['n_rates']} rates.")
+        cands = ", ".join(f"{k} {v:.3g}" for k, v in fit["candidates_sse_log"].items())
+        rep.paragraph(f"Queue model: {fit['model']}, fitted {fit['formula']} over {fit['n_rates']} rates "
+                      f"(residual SSE on log scale: {cands}; the smaller wins).")
     else:
         rep.paragraph("Queue model: not fitted (fewer than two rates with a positive queue, or queue depth not growing with rate).")
     rep.figure(figures.queue_vs_rate(result), "queue_vs_rate", "Mean queue depth by rate; bands: regimes; line: fitted model")
@@ -189,8 +190,9 @@ def build_report(result: AuditResult) -> Report:
         f"adjusted p is below α = {f['options']['alpha']:g}.",
         "Load and budget sensitivity: stratified Pearson chi-square (strata: the other grid axis), Cramér's V as effect "
         "size; 'sensitive' needs p < α and V ≥ 0.1.",
-        "Queue model: q = a·rate^b by least squares on log-log; recommended rates invert it at the middle of the missing "
-        "regime's band, rounded to two significant figures.",
+        "Queue model: power law q = a·rate^b or M/M/1 shape q = a·rate/(1 − rate/c), least squares on log q, the "
+        "better fit used; recommended rates invert it at the middle of the missing regime's band, rounded to two "
+        "significant figures.",
     ])
     return rep
 
