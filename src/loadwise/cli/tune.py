@@ -1,9 +1,83 @@
-"""`loadwise tune`."""
+"""`loadwise tune` and `loadwise validate`: robust tuning across weighted scenarios."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.command("tune")(tune_command)
+    app.command("validate")(validate_command)
+
+
+def tune_command(
+    system: str = typer.Option("submitqueue", "--system", help="Built-in system name, or a command spec file."),
+    scenarios: str = typer.Option("seed5", "--scenarios", help="Preset (seed5, seed-stochastic, ...) or a YAML/TOML file."),
+    trials: int = typer.Option(50, "--trials", min=1, help="Trials over all fidelity stages."),
+    fidelity: str = typer.Option("seed", "--fidelity", help="seed (1–10 / 11–25 / 26+ stages) or none."),
+    aggregate: str = typer.Option("mean", "--aggregate", help="mean, worst, cvar:ALPHA or meanstd:KAPPA."),
+    jobs: int = typer.Option(None, "--jobs", min=1, help="Parallel simulations (default: one per core)."),
+    backend: str = typer.Option("local", "--backend", help="local (process pool) or ray."),
+    address: str = typer.Option(None, "--address", help="Ray cluster address (with --backend ray)."),
+    storage: str = typer.Option(None, "--storage", help="Optuna RDB URL (default: study.db in the run folder)."),
+    resume: Path = typer.Option(None, "--resume", help="Continue the tune in this run folder."),
+    seed: int = typer.Option(0, "--seed", help="Study seed (all run seeds derive from it)."),
+    out: Path = typer.Option(None, "--out", help="Run folder (default: runs/tune-<time>)."),
+    objective: str = typer.Option(None, "--objective", help="Objective name (default: the system's)."),
+    constraint: list[str] = typer.Option([], "--constraint", help="METRIC<=X or METRIC>=X; repeatable."),
+    ci_tol: float = typer.Option(None, "--ci-tol", help="Replicate until the 95% CI half-width is below this."),
+    early_fidelity: float = typer.Option(1.0, "--early-fidelity", help="Simulation length of the early stages."),
+    timeout: float = typer.Option(None, "--timeout", help="Seconds per simulation before it counts as failed."),
+) -> None:
+    """Find knob settings that are best across weighted scenarios (progressive fidelity, racing, CRN)."""
+    from loadwise.progress import console
+    from loadwise.tuning import tune
+
+    try:
+        result = tune(
+            system, scenarios, trials, fidelity=fidelity, aggregate=aggregate, objective=objective,
+            constraints=constraint, jobs=jobs, backend=backend, address=address, storage=storage, resume=resume,
+            seed=seed, out=out, ci_tol="auto" if ci_tol is None else ci_tol, early_fidelity=early_fidelity,
+            timeout=timeout,
+        )
+    except KeyboardInterrupt as exc:
+        where = getattr(exc, "run_dir", None)
+        hint = f"; continue with: loadwise tune --resume {where}" if where else ""
+        console.print(f"[yellow]interrupted[/]{hint}")
+        raise typer.Exit(130) from None
+    console.print(str(result), highlight=False)
+
+
+def validate_command(
+    run_dir: Path = typer.Argument(None, help="A tune run folder (its top configs are validated)."),
+    system: str = typer.Option(None, "--system", help="System, when not validating a run folder."),
+    scenarios: str = typer.Option(None, "--scenarios", help="Scenario set, when not validating a run folder."),
+    config: list[str] = typer.Option([], "--config", help="Named config to include (e.g. published-defaults)."),
+    top: int = typer.Option(3, "--top", min=0, help="How many of the run's best configs."),
+    replicates: int = typer.Option(5, "--replicates", min=2, help="Fresh seeds per scenario."),
+    baseline: str = typer.Option(None, "--baseline", help="Config the differences are paired against."),
+    seed: int = typer.Option(None, "--seed", help="Study seed (default: the run's)."),
+    jobs: int = typer.Option(None, "--jobs", min=1, help="Parallel simulations (default: one per core)."),
+    backend: str = typer.Option("local", "--backend", help="local or ray."),
+    address: str = typer.Option(None, "--address", help="Ray cluster address."),
+    out: Path = typer.Option(None, "--out", help="Folder for validation.md/.html/.csv (default: the run folder)."),
+) -> None:
+    """Re-evaluate configs on fresh seeds: objective ± 95% CI, per scenario, paired difference to a baseline."""
+    from rich.table import Table
+
+    from loadwise.progress import console
+    from loadwise.tuning import validate
+
+    result = validate(run_dir, system=system, scenarios=scenarios, configs=config or None, top=top,
+                      replicates=replicates, baseline=baseline, seed=seed, jobs=jobs, backend=backend,
+                      address=address, out=out)
+    table = Table(title=f"validation ({result.replicates} fresh replicates per scenario)")
+    for col in result.summary.columns:
+        table.add_column(str(col), justify="right")
+    for row in result.summary.itertuples(index=False):
+        table.add_row(*[f"{v:.5g}" if isinstance(v, float) else str(v) for v in row])
+    console.print(table)
+    console.print(f"report: {result.paths.get('html')}", highlight=False)

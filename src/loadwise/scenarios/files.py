@@ -68,11 +68,26 @@ class _SetSpec(BaseModel):
 def load_scenario_file(path: str | Path) -> ScenarioSet:
     """Read and validate a scenario-set file; errors name the file, scenario and field."""
     path = Path(path)
-    data = load_spec_file(path)
+    return scenario_set_from_data(load_spec_file(path), str(path), path.stem)
+
+
+def scenario_set_to_data(scenario_set: ScenarioSet) -> dict[str, Any]:
+    """The file form of a set (what `scenario_set_from_data` reads back), for run.json."""
+    if scenario_set.mode == "stochastic":
+        draws = {k: {d.kind: list(d.values)} for k, d in scenario_set.draws.items()}
+        return {"name": scenario_set.name, "mode": "stochastic", "draws": draws}
+    return {"name": scenario_set.name, "mode": "deterministic",
+            "scenarios": [{"name": s.name, "weight": s.weight, **s.params} for s in scenario_set.scenarios]}
+
+
+def scenario_set_from_data(data: Any, path: str = "scenarios", default_name: str = "custom") -> ScenarioSet:
+    """Validate the file form of a scenario set (a mapping) into a ScenarioSet."""
+    if not isinstance(data, dict):
+        raise ConfigError(path, "expected a mapping at the top level")
     try:
         spec = _SetSpec.model_validate(data)
     except ValidationError as exc:
-        raise _located_error(str(path), data, exc) from None
+        raise _located_error(path, data, exc) from None
     if spec.mode == "deterministic" and spec.draws:
         raise ConfigError(f"{path}: draws", "only a stochastic set has draws")
     if spec.mode == "stochastic" and spec.scenarios:
@@ -83,9 +98,9 @@ def load_scenario_file(path: str | Path) -> ScenarioSet:
                 k: Draw("choice", tuple(d.choice)) if d.choice is not None else Draw("uniform", tuple(d.uniform))
                 for k, d in spec.draws.items()
             }
-            return ScenarioSet((), mode="stochastic", draws=draws, name=spec.name or path.stem)
+            return ScenarioSet((), mode="stochastic", draws=draws, name=spec.name or default_name)
         scenarios = tuple(Scenario(s.name, s.weight, dict(s.model_extra or {})) for s in spec.scenarios)
-        return ScenarioSet(scenarios, name=spec.name or path.stem)
+        return ScenarioSet(scenarios, name=spec.name or default_name)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc.field}", exc.problem) from None
 

@@ -30,6 +30,7 @@ KNOBS = ("x1", "x2", "x3", "x4")
 CURVATURE = np.array([4.0, 2.0, 1.0, 0.5])
 BASE_CENTRE = np.array([0.35, 0.60, 0.40, 0.50])
 LOAD_SLOPE = np.array([0.15, -0.10, 0.08, 0.0])
+DEFAULTS = (0.70, 0.30, 0.70, 0.20)  # deliberately off the optimum, like published defaults
 
 # name, weight, parameters: the synthetic analogue of the seed's five scenarios
 SCENARIOS = (
@@ -61,7 +62,7 @@ class Synthetic:
     """The synthetic System (see the module docstring)."""
 
     name = "synthetic"
-    knobs = [Param(k, float, 0.5, low=0.0, high=1.0, search=(0.0, 1.0)) for k in KNOBS]
+    knobs = [Param(k, float, d, low=0.0, high=1.0, search=(0.0, 1.0)) for k, d in zip(KNOBS, DEFAULTS)]
     scenario_params = [
         Param("load", float, 1.0, low=0.0, help="moves the optimum"),
         Param("noise", float, 1.0, low=0.0, help="scales all noise"),

@@ -1,0 +1,164 @@
+"""The tuning report: what was found, how sure we are, and how it differs from a single-scenario tune."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loadwise.report import Report
+from loadwise.scenarios.presets import SEED5_EXPECTED_DIFFERENCES
+from loadwise.tuning.tuner import TrialRecord, Tuner
+from loadwise.tuning.validation import ValidationResult
+
+
+def build_report(tuner: Tuner, records: list[TrialRecord], validation: ValidationResult | None,
+                 slices: pd.DataFrame | None, seconds: float, single_reference: Mapping[str, Any] | None) -> Report:
+    s, ev = tuner.settings, tuner.evaluator
+    best = tuner.best()
+    report = Report(f"Robust tune: {tuner.system.name} on {tuner.scenario_set.name}")
+    report.heading("Summary")
+    counts = pd.Series([(r.stage, r.state) for r in records]).value_counts() if records else pd.Series(dtype=int)
+    stage_lines = []
+    for k, stage in enumerate(tuner.schedule.stages):
+        done, dropped = int(counts.get((k, "complete"), 0)), int(counts.get((k, "dropped"), 0))
+        stage_lines.append(f"stage {k} ({stage.label()}): {done} complete, {dropped} dropped by racing")
+    report.bullets([
+        f"objective: {tuner.objective.name} ({tuner.objective.direction}), aggregate {tuner.aggregate} "
+        f"over {tuner.scenario_set.describe()}",
+        f"fidelity schedule {tuner.schedule.name}: " + "; ".join(stage_lines),
+        f"simulations: {ev.executed} run ({ev.failed} failed), {ev.reused} answered from the cache; "
+        f"{seconds:.1f} s wall-clock",
+        f"replicates {s.min_replicates}–{s.max_replicates} per scenario, CI tolerance "
+        f"{'none' if s.ci_tol is None else f'{s.ci_tol:g}'}, racing {'on (δ = %g)' % s.delta if s.racing else 'off'}, "
+        f"study seed {s.seed}, constraints: {', '.join(map(str, tuner.constraints)) or 'none'}",
+        f"storage: {tuner.storage_url} (one Optuna study per stage: {s.study_name}.stage0 …)",
+    ])
+    report.heading("Best config")
+    if best is None:
+        report.paragraph("No config completed the full scenario set.")
+        return report
+    config, value, ci = best
+    ci_text = f" ± {ci:.4g}" if math.isfinite(ci) else ""
+    report.paragraph(f"Best on the full set during search: {tuner.objective.name} = {value:.5g}{ci_text} "
+                     "(95 % CI from Σ wᵢ² sᵢ²/nᵢ; search values are optimistic, see validation).")
+    report.table(pd.DataFrame([config]), caption="Robust optimum", floatfmt="{:.4g}")
+    if validation is not None:
+        report.heading("Validation on fresh seeds")
+        validation.add_to(report)
+    report.heading("Single-scenario optimum vs robust optimum")
+    report.table(_side_by_side(tuner, config, single_reference, validation), floatfmt="{:.4g}",
+                 caption="The seed's predicted differences of a robust optimum from the single-scenario "
+                         "optimum, and what happened here")
+    report.heading("Optimization history")
+    report.figure(_history_figure(tuner, records), "history",
+                  "Objective per trial; each stage is its own objective (its own panel); crosses: dropped by racing")
+    importance = _importances(tuner)
+    if importance is not None:
+        report.heading("Parameter importance")
+        report.figure(_bar_figure(importance), "importance", "PED-ANOVA importance on the full-set stage (Optuna)")
+    if slices is not None and len(slices):
+        report.heading("Slices around the optimum (fresh seeds)")
+        report.figure(_slices_figure(slices, tuner.objective.name), "slices",
+                      "Each knob moved alone around the optimum; same fresh seeds for every point")
+    report.heading("Per-trial results")
+    rows = [{"trial": r.number, "stage": r.stage, "state": r.state, "objective": r.value, "ci95": r.ci,
+             "runs": sum(r.replicates.values()), **r.config} for r in sorted(records, key=lambda r: r.number)]
+    report.table(pd.DataFrame(rows), floatfmt="{:.4g}")
+    return report
+
+
+def _side_by_side(tuner: Tuner, robust: Mapping[str, Any], published: Mapping[str, Any] | None,
+                  validation: ValidationResult | None) -> pd.DataFrame:
+    single_stage = tuner.schedule.stages[0]
+    own_single = tuner.stage_best(0) if len(single_stage.scenarios) == 1 and len(tuner.schedule.stages) > 1 else None
+    predictions = SEED5_EXPECTED_DIFFERENCES if tuner.system.name == "submitqueue" else {}
+    rows = []
+    reference = published or own_single
+    for p in tuner.space:
+        row: dict[str, Any] = {"knob": p}
+        if published is not None:
+            row["published single-scenario"] = published[p]
+        if own_single is not None:
+            row[f"loadwise {single_stage.scenarios[0]}-only"] = own_single[p]
+        row["loadwise robust"] = robust[p]
+        pred = predictions.get(p)
+        row["seed predicts"] = f"{pred[0]} ({pred[1]})" if pred else ""
+        if reference is not None:
+            delta = float(robust[p]) - float(reference[p])
+            observed = "higher" if delta > 0 else "lower" if delta < 0 else "same"
+            row["observed vs single"] = observed + ("" if not pred else " ✓" if observed == pred[0] else " ✗")
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if validation is not None:
+        values = validation.summary.set_index("config")["objective"]
+        extra = {"knob": f"validated {tuner.objective.name}"}
+        for col, name in (("published single-scenario", "published-single-optimum"), ("loadwise robust", "robust-best")):
+            if col in frame.columns and name in values:
+                extra[col] = values[name]
+        frame = pd.concat([frame, pd.DataFrame([extra])], ignore_index=True)
+    return frame
+
+
+def _history_figure(tuner: Tuner, records: list[TrialRecord]) -> Any:
+    import matplotlib.pyplot as plt
+
+    n = len(tuner.schedule.stages)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False)
+    sign = 1 if tuner.objective.direction == "minimize" else -1
+    for k, ax in enumerate(axes[0]):
+        rs = [r for r in records if r.stage == k]
+        done = [r for r in rs if r.state == "complete"]
+        dropped = [r for r in rs if r.state == "dropped" and math.isfinite(r.value)]
+        ax.plot([r.number for r in done], [r.value for r in done], "o", label="complete")
+        ax.plot([r.number for r in dropped], [r.value for r in dropped], "x", color="grey", label="dropped (partial)")
+        if done:
+            best = np.minimum.accumulate([sign * r.value for r in done]) * sign
+            ax.step([r.number for r in done], best, where="post", color="C3", label="best so far")
+        ax.set_title(tuner.schedule.stages[k].label(), fontsize=9)
+        ax.set_xlabel("trial")
+        if k == 0:
+            ax.set_ylabel(tuner.objective.name)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _importances(tuner: Tuner) -> dict[str, float] | None:
+    import optuna
+
+    study = tuner.studies[-1]
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(complete) < 4 or len({tuple(sorted(t.params.items())) for t in complete}) < 4:
+        return None
+    return optuna.importance.get_param_importances(study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+
+
+def _bar_figure(importance: Mapping[str, float]) -> Any:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 0.4 * len(importance) + 1))
+    names = list(importance)[::-1]
+    ax.barh(names, [importance[n] for n in names])
+    ax.set_xlabel("importance")
+    fig.tight_layout()
+    return fig
+
+
+def _slices_figure(slices: pd.DataFrame, objective: str) -> Any:
+    import matplotlib.pyplot as plt
+
+    knobs = list(dict.fromkeys(slices["knob"]))
+    fig, axes = plt.subplots(1, len(knobs), figsize=(3.2 * len(knobs), 2.8), squeeze=False)
+    for ax, knob in zip(axes[0], knobs):
+        part = slices[slices["knob"] == knob].sort_values("value")
+        ax.plot(part["value"], part["objective"], "o-")
+        opt = part[part["at_optimum"]]
+        ax.plot(opt["value"], opt["objective"], "*", color="C3", markersize=12)
+        ax.set_xlabel(knob)
+    axes[0][0].set_ylabel(objective)
+    fig.tight_layout()
+    return fig
