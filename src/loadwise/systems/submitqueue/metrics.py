@@ -94,6 +94,8 @@ def build_metrics(
         "wait_time_p50": float(int(histogram_percentile(wait_hist, 0.50))),
         "wait_time_p95": float(int(histogram_percentile(wait_hist, 0.95))),
         "wait_time_p99": float(int(histogram_percentile(wait_hist, 0.99))),
+        "wait_time_min": float(np.flatnonzero(wait_hist)[0]) if wait_hist.any() else 0.0,
+        "wait_time_max": float(np.flatnonzero(wait_hist)[-1]) if wait_hist.any() else 0.0,
         "max_queue_depth": c["max_queue_depth"],
         "batch_utilization": _ratio(c["batch_slots_used"], c["batch_slots"]),
         "max_verify_queue": c["max_verify_queue"],

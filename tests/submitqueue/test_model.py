@@ -1,0 +1,211 @@
+"""The submit-queue model: accounting, reproducibility, the spec's figures and trends."""
+
+import math
+
+import numpy as np
+import pytest
+
+from loadwise.systems import get_system
+from loadwise.systems.submitqueue import CLASSIC_METRICS, SEED_SCENARIOS, SubmitQueue
+from loadwise.systems.submitqueue.kernel import column_weight, fill_design, quantize
+
+SQ = SubmitQueue()
+SHORT = {"warmup_ticks": 84, "ticks": 504}  # one week of warm-up, six weeks measured
+
+
+def hard_culprit_fraction(culprit_prob: float, ntests: int = 32) -> float:
+    """The spec's expected fraction of new changes that are hard culprits."""
+    per_test = 0.32 * min(1.0, 0.005 / culprit_prob)
+    return culprit_prob * (1.0 - (1.0 - per_test) ** ntests)
+
+
+def conservation_gap(m):
+    return (m["in_flight_start"] + m["changes_created"] + m["changes_resubmitted"]
+            - m["changes_landed"] - m["changes_rejected"] - m["in_flight"])
+
+
+@pytest.fixture(scope="module")
+def default_run():
+    """The published defaults, full length (252 + 5040 ticks)."""
+    return SQ.run({}, {}, seed=1)
+
+
+def test_builtin_registry_gives_the_submit_queue():
+    sq = get_system("submitqueue")
+    assert isinstance(sq, SubmitQueue)
+    assert {p.name for p in sq.knobs if p.search} == {"resources", "maxbatch", "maxk", "kdiv", "flaketol"}
+    assert set(sq.objectives) == {"classic", "default"}
+
+
+def test_spec_figures_at_the_defaults(default_run):
+    m = default_run
+    assert set(CLASSIC_METRICS) <= set(m)
+    assert m["slowdown"] == pytest.approx(1.0, abs=0.01)
+    assert m["mb_pass_rate"] == pytest.approx(0.50, abs=0.02)
+    assert 0.14 <= m["victim_rate"] <= 0.18
+    expected = hard_culprit_fraction(0.03) * 25 * 8 * 5040  # 25,006
+    assert expected == pytest.approx(25006, abs=1)
+    assert m["culprits_created"] == pytest.approx(expected, rel=0.03)
+    assert m["changes_dropped"] == 0
+
+
+@pytest.mark.parametrize("culprit_prob", [0.01, 0.08])
+def test_hard_culprits_created_follow_the_formula(culprit_prob):
+    m = SQ.run({}, {"culprit_prob": culprit_prob, "ticks": 2520}, seed=4)
+    rate = m["culprits_created"] / m["changes_created"]
+    assert rate == pytest.approx(hard_culprit_fraction(culprit_prob), rel=0.03)
+
+
+def test_no_culprits_means_an_ideal_queue():
+    m = SQ.run({}, {"culprit_prob": 0.0}, seed=2)
+    assert m["slowdown"] == 1.0
+    assert m["mb_pass_rate"] == 1.0
+    assert m["verifications"] == m["innocent_flagged"] == m["culprits_caught"] == 0
+    assert m["changes_rejected"] == 0
+    assert m["wait_time_min"] == m["wait_time_max"] == m["wait_time_p50"] == 1
+    assert m["avg_submit_time"] == 4.0
+    assert m["demoted_tests"] == 0 and m["active_tests"] == 32
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        {},
+        {"traffic": 20, "culprit_prob": 0.08, "test_stability": 0.92},  # crisis: backpressure drops
+        {"traffic": 16, "culprit_prob": 0.2, "warmup_ticks": 0},
+    ],
+)
+def test_every_change_is_accounted_for(scenario):
+    m = SQ.run({"maxbatch": 600, "resources": 8, "fix_delay": 5}, {**SHORT, **scenario}, seed=3)
+    assert conservation_gap(m) == 0
+    assert m["changes_rejected"] == m["culprits_rejected"] + m["innocents_rejected"] + m["partials_rejected"]
+    assert m["changes_rejected"] == m["culprits_caught"]
+    assert m["changes_offered"] == m["changes_created"] + m["changes_resubmitted"] + m["changes_dropped"]
+
+
+def test_backpressure_drops_are_counted():
+    m = SQ.run({}, {**SHORT, **SEED_SCENARIOS["crisis"].params()}, seed=3)
+    assert m["changes_dropped"] > 0
+    assert m["dropped_per_1000"] == pytest.approx(1000 * m["changes_dropped"] / m["changes_offered"])
+
+
+def test_same_seed_same_metrics_other_seed_other_metrics():
+    scenario = {**SHORT, "test_stability": 0.95}
+    a = SQ.run({"maxk": 8}, scenario, seed=11)
+    b = SQ.run({"maxk": 8}, scenario, seed=11)
+    c = SQ.run({"maxk": 8}, scenario, seed=12)
+    assert a == b
+    assert a != c
+
+
+def test_common_random_numbers_same_arrivals_across_configs():
+    """Arrivals and culprits come from their own stream: configs on one seed see the same ones."""
+    a = SQ.run({"maxk": 6, "flaketol": 0.02}, SHORT, seed=5)
+    b = SQ.run({"maxk": 16, "flaketol": 0.2}, SHORT, seed=5)
+    assert a["changes_created"] == b["changes_created"]
+    assert a["culprits_created"] == b["culprits_created"]
+
+
+def test_flaketol_zero_demotes_every_test_and_one_none():
+    scenario = {**SHORT, "test_stability": 0.95}
+    strict = SQ.run({"flaketol": 0.0}, scenario, seed=6)
+    assert strict["active_tests"] == 0
+    assert strict["demoted_tests_avg"] > 31  # demoted already in the warm-up, and staying so
+    early = SQ.run({"flaketol": 0.0}, {**scenario, "warmup_ticks": 0}, seed=6)
+    assert early["demoted_tests"] >= 32
+    lax = SQ.run({"flaketol": 1.0}, scenario, seed=6)
+    assert lax["active_tests"] == 32
+    assert lax["demoted_tests"] == 0 and lax["demoted_tests_avg"] == 0
+
+
+def test_hard_culprits_never_land_while_their_tests_are_active():
+    """With nothing demoted, a hard culprit fails every minibatch it is in and its verification."""
+    m = SQ.run({"flaketol": 1.0}, {**SHORT, "culprit_prob": 0.08}, seed=7)
+    assert m["culprits_created"] > 500
+    assert m["culprits_escaped"] == 0
+    assert m["culprits_rejected"] > 0
+
+
+def test_demoted_tests_let_hard_culprits_escape():
+    m = SQ.run({"flaketol": 0.0}, {**SHORT, "test_stability": 0.95}, seed=6)
+    assert m["culprits_escaped"] > 0
+
+
+def _mean(metric, config, scenario, seeds=(1, 2, 3)):
+    return float(np.mean([SQ.run(config, {**SHORT, **scenario}, seed=s)[metric] for s in seeds]))
+
+
+def test_more_culprits_more_rejections():
+    rejected = [_mean("changes_rejected_per_1000", {}, {"culprit_prob": c}) for c in (0.01, 0.03, 0.06)]
+    assert rejected[0] < rejected[1] < rejected[2]
+
+
+def test_smaller_maxbatch_below_peak_arrivals_more_queueing():
+    # traffic 8 peaks at 480 arrivals per tick
+    queue = [_mean("avg_queue_size", {"maxbatch": mb}, {}) for mb in (684, 300, 150)]
+    wait = [_mean("avg_submit_time", {"maxbatch": mb}, {}) for mb in (684, 300, 150)]
+    assert queue[0] < queue[1] < queue[2]
+    assert wait[0] < wait[1] < wait[2]
+
+
+def test_fidelity_shortens_the_measured_window():
+    m = SQ.run({}, {"ticks": 5040}, seed=1, fidelity=0.1)
+    assert m["measured_ticks"] == 504
+    floor = SQ.run({}, {"ticks": 5040}, seed=1, fidelity=0.001)
+    assert floor["measured_ticks"] == 168
+    short = SQ.run({}, {"ticks": 100}, seed=1, fidelity=0.5)
+    assert short["measured_ticks"] == 100
+
+
+def test_time_to_land_counts_the_fix_cycle():
+    m = SQ.run({}, SHORT, seed=1)
+    assert m["time_to_land_p50_h"] == 4.0
+    # rejected changes land only after fix_delay (108 ticks): far in the tail
+    assert m["time_to_land_p99_h"] > 2 * 108
+    assert m["time_to_land_mean_h"] > m["avg_submit_time"]
+
+
+@pytest.mark.parametrize(("v", "q"), [(1, 1), (19, 19), (20, 19), (40, 40), (100, 98), (240, 236)])
+def test_quantization_examples(v, q):
+    assert quantize(v) == q
+
+
+def test_column_weight():
+    assert column_weight(342, 12, 5) == 12  # min(maxk, N // kdiv)
+    assert column_weight(20, 12, 5) == 4
+    assert column_weight(3, 12, 5) == 2  # at least 2 when N >= 2
+    assert column_weight(1, 12, 5) == 1
+    assert column_weight(400, 24, 2) == 23  # quantized: 24 -> 23
+
+
+def test_design_columns_are_k_sets_fixed_by_salt_and_shape():
+    states = np.zeros((4, 4), np.uint64)
+    n, k, cols = 50, 7, 300
+    a = np.zeros(cols * k, np.int32)
+    fill_design(a, 0, n, k, cols, np.uint64(99), states)
+    b = np.zeros(2 * cols * k, np.int32)
+    fill_design(b, 0, n, k, 2 * cols, np.uint64(99), states)
+    other = np.zeros(cols * k, np.int32)
+    fill_design(other, 0, n, k, cols, np.uint64(100), states)
+    columns = a.reshape(cols, k)
+    assert all(len(set(c)) == k for c in columns.tolist())
+    assert columns.min() >= 0 and columns.max() < n
+    assert np.array_equal(a, b[: cols * k])  # a wider design repeats its first columns
+    assert not np.array_equal(a, other)
+    # every row is used about equally often (uniform k-sets)
+    counts = np.bincount(columns.ravel(), minlength=n)
+    assert counts.min() > 0.5 * counts.mean()
+
+
+def test_classic_objective_on_an_ideal_queue():
+    m = SQ.run({}, {"culprit_prob": 0.0, **SHORT}, seed=1)
+    classic = SQ.objectives["classic"]
+    assert classic.direction == "maximize"
+    assert classic(m) == pytest.approx(1000 - 0.05 * 74 * 1.0 - (1 / 20) ** 2)
+
+
+def test_collapsed_queue_scores_the_failure_value():
+    m = SQ.run({"maxbatch": 8}, {**SHORT, "bp1": 10**6, "bp2": 10**6, "bp3": 10**6}, seed=1)
+    assert m["max_queue_depth"] > 5000
+    assert SQ.objectives["classic"](m) == -1e6
+    assert math.isfinite(SQ.objectives["default"](m))
