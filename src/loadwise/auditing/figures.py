@@ -23,7 +23,8 @@ def queue_vs_rate(result: AuditResult):
     verified = (f.get("verification") or {}).get("points", [])
     all_rates = np.concatenate([rates, [r["rate"] for r in recs], [v["rate"] for v in verified]])
     x_max = float(all_rates.max()) * 1.1
-    y_top = max(float(np.nanmax(queues)) * 1.2, result.regimes[-1].lower * 1.3)
+    shown = np.concatenate([queues, [v["simulated_queue"] for v in verified]])
+    y_top = max(float(np.nanmax(shown)) * 1.2, result.regimes[-1].lower * 1.3)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for i, g in enumerate(result.regimes):
         top = min(g.upper, y_top)

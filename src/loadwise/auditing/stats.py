@@ -32,7 +32,8 @@ def wilson(successes: np.ndarray | int, n: np.ndarray | int, z: float = Z95) -> 
         denom = 1 + z * z / n
         centre = (p + z * z / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return centre - half, centre + half
+    # exact ends where the formula meets them analytically (k = 0 or k = n), free of rounding
+    return np.where(k == 0, 0.0, centre - half), np.where(k == n, 1.0, centre + half)
 
 
 @dataclass(frozen=True)
