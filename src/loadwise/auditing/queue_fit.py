@@ -88,9 +88,10 @@ def fit_queue(rates: np.ndarray, queues: np.ndarray) -> tuple[QueueFit | None, d
     if keep.sum() < 2 or np.unique(rates[keep]).size < 2:
         return None, {}
     lam, q = rates[keep], queues[keep]
-    fits = [f for f in (_fit_power(lam, q), _fit_mm1(lam, q)) if f is not None]
-    if not fits:
+    power = _fit_power(lam, q)
+    if power is None:  # queue depth does not grow with rate: neither shape describes it
         return None, {}
+    fits = [power, _fit_mm1(lam, q)]
     best = min(fits, key=lambda f: f.sse_log)
     return best, {f.kind: f.sse_log for f in fits}
 
