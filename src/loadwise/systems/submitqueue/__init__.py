@@ -1,20 +1,40 @@
 """The CI submit-queue simulator (`shared/spec/02-submit-queue.md`, seed `003_…txt`).
 
-Importing this package is cheap; the numba kernel is compiled (or loaded from its
-on-disk cache) on the first run.
+Names are loaded lazily so that the CLI can read the knob definitions without
+importing numpy or numba; the numba kernel is compiled (or loaded from its on-disk
+cache) on the first run.
 """
 
-from loadwise.systems.submitqueue.metrics import CLASSIC_METRICS, GROUND_TRUTH_METRICS
-from loadwise.systems.submitqueue.objectives import (
-    CostWeights, classic_objective, classic_score, cost_objective, cost_terms,
-)
-from loadwise.systems.submitqueue.params import KNOBS, SCENARIO_PARAMS
-from loadwise.systems.submitqueue.scenarios import SEED_SCENARIOS, SeedScenario, seed_scenario
-from loadwise.systems.submitqueue.system import SubmitQueue
-from loadwise.systems.submitqueue.trace import load_trace, replay_csv
+from __future__ import annotations
 
-__all__ = [
-    "CLASSIC_METRICS", "GROUND_TRUTH_METRICS", "KNOBS", "SCENARIO_PARAMS", "SEED_SCENARIOS",
-    "CostWeights", "SeedScenario", "SubmitQueue", "classic_objective", "classic_score",
-    "cost_objective", "cost_terms", "load_trace", "replay_csv", "seed_scenario",
-]
+import importlib
+from typing import Any
+
+# public name -> module that defines it
+_API = {
+    "SubmitQueue": "system",
+    "check_knobs": "system",
+    "check_scenario": "system",
+    "KNOBS": "params",
+    "SCENARIO_PARAMS": "params",
+    "SEED_SCENARIOS": "scenarios",
+    "SeedScenario": "scenarios",
+    "seed_scenario": "scenarios",
+    "CLASSIC_METRICS": "metrics",
+    "GROUND_TRUTH_METRICS": "metrics",
+    "CostWeights": "objectives",
+    "classic_objective": "objectives",
+    "classic_score": "objectives",
+    "cost_objective": "objectives",
+    "cost_terms": "objectives",
+    "load_trace": "trace",
+    "replay_csv": "trace",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module(f"{__name__}.{_API[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
