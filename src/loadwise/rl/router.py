@@ -88,3 +88,18 @@ class PolicyRouter:
             self.step_log.add(obs, a, logp.numpy(), v_r.numpy(), v_c.numpy(),
                               batch.sim_index, batch.workflow_id, self._next_order(len(a)))
         return a
+
+
+def load_router(path, greedy: bool = False, seed: int = 0, name: str = "ppo") -> tuple[PolicyRouter, dict]:
+    """A `PolicyRouter` from a checkpoint file or training run folder, and the checkpoint."""
+    from loadwise.rl import checkpoint
+    from loadwise.rl.train import TrainConfig, make_policies
+
+    state = checkpoint.load(path)
+    config = TrainConfig.from_dict(state["config"])
+    planner, executor = make_policies(config.hidden)
+    planner.load_state_dict(state["planner"])
+    executor.load_state_dict(state["executor"])
+    planner.eval()
+    executor.eval()
+    return PolicyRouter(planner, executor, greedy=greedy, seed=seed, name=name), state
