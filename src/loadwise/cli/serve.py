@@ -1,7 +1,59 @@
-"""`loadwise serve ...` commands."""
+"""`loadwise serve ...`: the agentserve simulator (sweeps over load, calibration from telemetry)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
 
-app = typer.Typer(help="serve commands.", no_args_is_help=True)
+app = typer.Typer(help="Simulate multi-agent LLM serving: rate x budget sweeps, calibration.", no_args_is_help=True)
+
+
+@app.command("sweep")
+def sweep_cmd(
+    rates: str = typer.Option("20,30,50,100,150,200", "--rates", help="Arrival rates, requests/min, comma-separated."),
+    budgets: str = typer.Option("10,50,200,600,1800", "--budgets", help="Latency budgets, s, comma-separated."),
+    router: str = typer.Option("greedy", "--router", help="fixed:MODEL:STRATEGY, random, static-mix, least-loaded, "
+                               "quality-first, greedy or clairvoyant."),
+    workflows: int = typer.Option(1000, "--workflows", help="Workflows per cell."),
+    seed: int = typer.Option(0, "--seed", help="Seed (shared by all cells: common random numbers)."),
+    jobs: int = typer.Option(1, "--jobs", help="Worker processes."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/serve-sweep-<time>); "
+                                       "an existing one resumes."),
+    pattern: str = typer.Option("poisson", "--pattern", help="poisson, microburst, sustained or replay."),
+    discipline: str = typer.Option("fcfs", "--discipline", help="Queue order at each server: fcfs or edf."),
+    profiles: Optional[Path] = typer.Option(None, "--profiles", help="Model profile file (default: shipped)."),
+    replay: Optional[Path] = typer.Option(None, "--replay", help="Arrival times to replay (implies --pattern replay)."),
+) -> None:
+    """Simulate one router over a rate x budget grid; write telemetry, a table and a report."""
+    from loadwise.progress import console
+    from loadwise.systems.agentserve.sweep import parse_number_list, sweep
+    from loadwise.systems.agentserve.workload import load_arrivals
+
+    times = load_arrivals(replay) if replay is not None else None
+    table, run_dir = sweep(
+        parse_number_list(rates, "--rates"), parse_number_list(budgets, "--budgets"), router, workflows, seed,
+        out, jobs, "replay" if replay is not None else pattern, discipline, profiles, times,
+    )
+    shown = table[["rate", "budget", "mean_latency", "p95_latency", "violation_rate", "accuracy", "goodput",
+                   "mean_queue", "idle_share"]]
+    console.print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"), highlight=False)
+    console.print(f"run folder: {run_dir}  (report: {run_dir / 'report.html'})", highlight=False)
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    telemetry_file: Path = typer.Argument(..., help="Role-step telemetry: a loadwise run folder, Parquet, or the "
+                                          "reference system's CSV."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/serve-calibrate-<time>)."),
+    base: Optional[Path] = typer.Option(None, "--profiles", help="Profile file whose unfitted fields are kept "
+                                        "(default: shipped)."),
+) -> None:
+    """Fit service-time and accuracy parameters from telemetry; write profiles.yaml and a fit report."""
+    from loadwise.progress import console
+    from loadwise.systems.agentserve.calibration import calibrate
+
+    fit, run_dir = calibrate(telemetry_file, out=out, base=base)
+    console.print(fit.summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"), highlight=False)
+    console.print(f"profile: {run_dir / 'profiles.yaml'}  report: {run_dir / 'report.html'}", highlight=False)
