@@ -209,3 +209,37 @@ def test_collapsed_queue_scores_the_failure_value():
     assert m["max_queue_depth"] > 5000
     assert SQ.objectives["classic"](m) == -1e6
     assert math.isfinite(SQ.objectives["default"](m))
+
+
+@pytest.mark.parametrize(
+    ("config", "scenario"),
+    [
+        ({"resources": 1, "maxbatch": 1, "maxk": 1, "kdiv": 100}, {"traffic": 0.3, "ntests": 1}),
+        ({"maxbatch": 3, "maxk": 64, "kdiv": 1, "fix_delay": 0}, {"culprit_prob": 1.0, "test_stability": 0.0}),
+        ({"maxbatch": 16384, "maxk": 64, "verify_latency": 50}, {"traffic": 50, "ntests": 256, "bp1": 0}),
+    ],
+)
+def test_extreme_settings_still_account_for_every_change(config, scenario):
+    m = SQ.run(config, {"warmup_ticks": 10, "ticks": 60, **scenario}, seed=8)
+    assert conservation_gap(m) == 0
+    assert all(math.isfinite(v) for k, v in m.items() if k != "slowdown")
+
+
+def test_the_system_pickles_for_worker_processes():
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+
+    scenario = {**SHORT, "ticks": 200}
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        remote = pool.submit(SQ.run, {"maxk": 9}, scenario, 4).result()
+    assert remote == pickle.loads(pickle.dumps(SQ)).run({"maxk": 9}, scenario, 4)
+
+
+@pytest.mark.slow
+def test_spec_figures_hold_on_average_over_seeds():
+    runs = [SQ.run({}, {}, seed=s) for s in range(10, 18)]
+    mean = {k: float(np.mean([m[k] for m in runs])) for k in ("mb_pass_rate", "victim_rate", "culprits_created", "slowdown")}
+    assert mean["slowdown"] == pytest.approx(1.0, abs=0.002)
+    assert mean["mb_pass_rate"] == pytest.approx(0.50, abs=0.015)
+    assert 0.145 <= mean["victim_rate"] <= 0.175
+    assert mean["culprits_created"] == pytest.approx(25006, rel=0.01)
