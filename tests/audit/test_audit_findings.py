@@ -144,7 +144,7 @@ def test_reference_csv_gives_the_same_tables_as_parquet(tmp_path, tiered_result,
 
 
 def test_full_grid_needs_no_new_rates(known):
-    steps, workflows = synthetic_telemetry(rates=(5, 20, 50, 100, 150), queue=lambda r: r / 5.0, workflows_per_cell=60,
+    steps, workflows = synthetic_telemetry(rates=(5, 20, 50, 100, 175), queue=lambda r: r / 5.0, workflows_per_cell=60,
                                            model_mix=lambda r, b: known.MIX[b], seed=3)
     f = run_audit(_tel(steps, workflows)).findings
     assert [x["regime"] for x in f["regimes"]["by_rate"]] == ["idle", "light", "moderate", "heavy", "saturated"]

@@ -409,7 +409,10 @@ def _conform(frame: pd.DataFrame, schema: dict[str, str]) -> tuple[pd.DataFrame,
             cols[name] = col.astype(dtype)
         else:
             absent.append(name)
-            cols[name] = pd.Series([fill] * n if dtype == "string" else np.full(n, fill), dtype=dtype)
+            if dtype == "string":  # one NA repeated by `take`: far faster than a list of n NAs
+                cols[name] = pd.Series(pd.array([fill], dtype="string").take(np.zeros(n, dtype=np.intp)))
+            else:
+                cols[name] = pd.Series(np.full(n, fill), dtype=dtype)
     out = pd.DataFrame(cols)
     for extra in frame.columns:
         if extra not in schema and extra != "record_type":
