@@ -151,3 +151,18 @@ def test_full_grid_needs_no_new_rates(known):
     assert f["regimes"]["missing"] == [] and f["recommendations"]["rates"] == []
     assert f["summary"]["q1_rates"].startswith("Yes")
     assert not math.isnan(f["cost"]["steps_change"])
+
+
+def test_seed_000_queue_figures_give_the_seed_findings_with_numbers():
+    """Seed 000 measured mean queue 8.15 / 19.41 / 27.48 / 34.78 at rates 50-200; the audit
+    must find the idle and light regimes missing, the 50 -> 100 jump the largest (x2.38),
+    and recommend rates below 50 for both (the seed guessed 20 and 30)."""
+    seed_queue = {50: 8.15, 100: 19.41, 150: 27.48, 200: 34.78}
+    steps, workflows = synthetic_telemetry(queue=lambda r: seed_queue[r], workflows_per_cell=400, seed=5)
+    f = run_audit(_tel(steps, workflows)).findings
+    assert [x["regime"] for x in f["regimes"]["by_rate"]] == ["moderate", "heavy", "heavy", "saturated"]
+    assert f["regimes"]["missing"] == ["idle", "light"]
+    j = f["regimes"]["largest_jump"]
+    assert (j["from"], j["to"]) == (50, 100) and j["queue_ratio"] == pytest.approx(19.41 / 8.15, rel=0.02)
+    rates = {r["regime"]: r["rate"] for r in f["recommendations"]["rates"]}
+    assert 5 < rates["idle"] < 20 < rates["light"] < 50

@@ -37,6 +37,7 @@ def audit(
     verify_workflows: int = 200,
     profiles: str | Path | None = None,
     seed: int = 0,
+    show_progress: bool = False,
 ) -> AuditResult:
     """Audit telemetry (a path or a loaded Telemetry); write the report into `out` if given.
 
@@ -44,7 +45,7 @@ def audit(
     `mapping` maps a CSV's columns to telemetry fields; `verify` simulates the
     recommended rates with `router` (an agentserve router name) and `profiles` (a
     model-profile file; the shipped one by default), `verify_workflows` workflows per
-    (rate, budget) cell, seeded by `seed`.
+    (rate, budget) cell, seeded by `seed`, with a progress bar when `show_progress`.
     """
     from loadwise.systems.agentserve import telemetry as tel
 
@@ -56,7 +57,7 @@ def audit(
         from loadwise.auditing.verify import verify_rates
 
         result.findings["verification"] = verify_rates(result, router=router, workflows=verify_workflows, seed=seed,
-                                                       profiles=profiles)
+                                                       profiles=profiles, show_progress=show_progress)
     result.config = {"telemetry": data.source, "rates_target": rates_target, "budgets_target": budgets_target,
                      "regimes": regimes if isinstance(regimes, (str, type(None))) else dict(regimes),
                      "mapping": mapping, "alpha": alpha, "violation_limit": violation_limit,

@@ -86,5 +86,6 @@ def mix_by_rate(result: AuditResult, which: str):
     ax.set_xlabel("arrival rate (requests/min)")
     ax.set_ylabel("% of role steps")
     ax.set_title(f"{which.capitalize()} selection by rate")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    if len(shares.columns):
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
     return fig

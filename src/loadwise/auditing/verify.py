@@ -12,7 +12,7 @@ from loadwise.auditing.regimes import label
 
 
 def verify_rates(result: AuditResult, router: str = "static-mix", workflows: int = 200, seed: int = 0,
-                 profiles: str | Path | None = None) -> dict:
+                 profiles: str | Path | None = None, show_progress: bool = False) -> dict:
     """Simulate every recommended rate at each grid budget (`workflows` per cell) and
     report simulated mean queue depth at dispatch, its regime and the model mix."""
     from loadwise.systems.agentserve import Cell, load_profiles, make_router, run_cells
@@ -27,7 +27,16 @@ def verify_rates(result: AuditResult, router: str = "static-mix", workflows: int
     prof = load_profiles(profiles) if profiles else None
     policy = make_router(router)
     cells = [Cell(rate=r["rate"], budget=b, workflows=workflows) for r in recs for b in result.grid.budgets]
-    sims = run_cells(cells, policy, seeds=seed, profiles=prof)
+    from loadwise.progress import make_progress
+
+    with make_progress(disable=not show_progress) as bar:
+        task = bar.add_task("verify: simulating recommended rates", total=len(cells) * workflows)
+
+        def on_round(driver) -> None:
+            done, total = driver.progress()
+            bar.update(task, completed=done, total=total)
+
+        sims = run_cells(cells, policy, seeds=seed, profiles=prof, on_round=on_round)
     steps = pd.concat([s.steps for s in sims], ignore_index=True)
     for r in recs:
         at = steps[steps["rate"] == r["rate"]]

@@ -27,6 +27,11 @@ def build_report(result: AuditResult) -> Report:
         + (f"; budgets {_counts(oog['off_grid_budgets'])}" if oog["off_grid_budgets"] else "")
         + (")" if oog["off_grid_rates"] or oog["off_grid_budgets"] else "") + ".",
     ]
+    absent = [f"{name} ({', '.join(fields)})" if src[name] else f"{name} (no rows at all)"
+              for name, fields in src["absent_fields"].items() if fields]
+    if absent:
+        notes.append("Fields the telemetry does not have (figures that need them are left empty or marked n/a): "
+                     + "; ".join(absent) + ".")
     if src["ignored_rows"]:
         notes.append("Rows of other record types, ignored: " + ", ".join(f"{k} × {v:,}" for k, v in src["ignored_rows"].items()) + ".")
     if src["format"] == "reference-csv":
@@ -45,6 +50,8 @@ def build_report(result: AuditResult) -> Report:
 
     rep.heading("Tables by rate and budget")
     cells = t.cells
+    if not cells["workflows"].any():
+        rep.paragraph("No workflow rows in the grid: latency, violation and cost-ratio tables need them.")
     rep.table(_grid_table(cells["mean_latency"]), "Table 1: mean workflow latency (s) by rate (rows) and budget (columns)", "{:.2f}")
     rep.table(_grid_table(cells["p95_latency"]), "Table 2: p95 workflow latency (s)", "{:.2f}")
     viol = cells.apply(lambda r: _pct_ci(r["violation_rate"], r["violation_ci_low"], r["violation_ci_high"]), axis=1)
@@ -68,11 +75,15 @@ def build_report(result: AuditResult) -> Report:
     mq.columns = [f"rate {c:g}" for c in mq.columns]
     rep.table(mq.rename_axis("model"), "Table 6: mean queue depth at dispatch per model", "{:.2f}", index=True)
     for n, (which, by) in enumerate((("model", "rate"), ("strategy", "rate"), ("model", "budget"), ("strategy", "budget")), start=7):
+        if which == "strategy" and t.strategy_counts.shape[1] == 0:
+            rep.paragraph(f"Table {n}: no strategy in the telemetry.")
+            continue
         mix = 100 * t.mix(which, by).T
         mix.columns = [f"{by} {c:g}" for c in mix.columns]
         rep.table(mix.rename_axis(which), f"Table {n}: {which} selection, % of role steps, by {by}", "{:.1f}", index=True)
     rep.figure(figures.mix_by_rate(result, "model"), "model_mix_by_rate", "Model mix by rate")
-    rep.figure(figures.mix_by_rate(result, "strategy"), "strategy_mix_by_rate", "Strategy mix by rate")
+    if t.strategy_counts.shape[1]:
+        rep.figure(figures.mix_by_rate(result, "strategy"), "strategy_mix_by_rate", "Strategy mix by rate")
 
     rep.heading("Regimes and gaps")
     bounds = ", ".join(f"{g['name']} < {g['upper']:g}" for g in f["options"]["regimes"][:-1]) + f", else {f['options']['regimes'][-1]['name']}"
@@ -132,8 +143,9 @@ def build_report(result: AuditResult) -> Report:
     rep.table(pd.DataFrame(rows), "Sensitivity of the mix (stratified chi-square; strata: the other grid axis)", "{:.3g}")
     col = f["policy"]["collapse"]
     con = f["policy"]["constraint"]
-    bl = [f"Collapse: the most chosen model is {col['model']['top']} at {100 * col['model']['share']:.1f} % of steps, the most chosen "
-          f"strategy {col['strategy']['top']} at {100 * col['strategy']['share']:.1f} %"
+    tops = [f"{which} {col[which]['top']} at {100 * col[which]['share']:.1f} % of steps" for which in ("model", "strategy")
+            if col[which]["top"] is not None]
+    bl = ["Collapse: the most chosen " + " and ".join(tops)
           + (" — collapsed to one choice (> 90 %)." if col["model"]["collapsed"] or col["strategy"]["collapsed"] else " (no collapse; threshold 90 %).")]
     if con:
         bl.append(f"Constraint at the tightest tier ({con['tightest_budget']:g} s): violation {_pct_ci(con['violation_rate'], *con['violation_ci'])} "

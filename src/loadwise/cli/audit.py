@@ -36,7 +36,8 @@ def audit(
     result = run(telemetry, None, rates_target=_numbers(rates_target, "--rates-target"),
                  budgets_target=_numbers(budgets_target, "--budgets-target"), regimes=regimes,
                  mapping=_mapping(maps), alpha=alpha, violation_limit=violation_limit, epoch_seconds=epoch_seconds,
-                 verify=verify, router=router, verify_workflows=verify_workflows, profiles=profiles, seed=seed)
+                 verify=verify, router=router, verify_workflows=verify_workflows, profiles=profiles, seed=seed,
+                 show_progress=True)
     write(result, out)
     s = result.findings["summary"]
     for line in (s["q1_rates"], s["q2_tiers"], s["q3_cost"]):
