@@ -57,11 +57,13 @@ def violation_heatmap(result: AuditResult):
     cells = result.tables.cells["violation_rate"].unstack("budget")
     data = 100 * cells.to_numpy(dtype=float)
     fig, ax = plt.subplots(figsize=(1.2 * data.shape[1] + 2.5, 0.6 * data.shape[0] + 1.8))
-    im = ax.imshow(data, cmap="Reds", aspect="auto", vmin=0, vmax=max(5.0, float(np.nanmax(data)) if np.isfinite(data).any() else 5.0))
+    vmax = max(5.0, float(np.nanmax(data)) if np.isfinite(data).any() else 5.0)
+    im = ax.imshow(data, cmap="Reds", aspect="auto", vmin=0, vmax=vmax)
     for i in range(data.shape[0]):
         for j in range(data.shape[1]):
             v = data[i, j]
-            ax.text(j, i, "" if math.isnan(v) else f"{v:.1f}%", ha="center", va="center", fontsize=8)
+            ax.text(j, i, "" if math.isnan(v) else f"{v:.1f}%", ha="center", va="center", fontsize=8,
+                    color="white" if v > 0.6 * vmax else "black")
     ax.set_xticks(range(data.shape[1]), [f"{b:g}" for b in cells.columns])
     ax.set_yticks(range(data.shape[0]), [f"{r:g}" for r in cells.index])
     ax.set_xlabel("budget (s)")
