@@ -1,0 +1,96 @@
+"""Training on the serving simulator: resume, run folder, telemetry, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from loadwise.errors import ConfigError
+from loadwise.rl.train import TrainConfig, train
+
+SMALL = dict(rates=(20.0, 200.0), budgets=(10.0, 200.0), workflows=25, minibatch_size=256, learning_rate=3e-3)
+TIMING = ("seconds", "rollout_seconds", "cpu_seconds")
+
+
+def _strip(line):
+    return {k: v for k, v in line.items() if k not in TIMING}
+
+
+def test_resume_repeats_the_next_epoch_of_an_uninterrupted_run(tmp_path):
+    straight = train(TrainConfig(epochs=3, telemetry=False, **SMALL), tmp_path / "a", show_progress=False)
+    train(TrainConfig(epochs=2, telemetry=False, **SMALL), tmp_path / "b", show_progress=False)
+    resumed = train(TrainConfig(epochs=3, telemetry=False, **SMALL), tmp_path / "b", show_progress=False)
+    assert resumed.epochs_done == 3
+    assert [_strip(x) for x in resumed.history] == [_strip(x) for x in straight.history]
+    for a, b in zip(straight.executor.state_dict().values(), resumed.executor.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    np.testing.assert_array_equal(straight.multipliers.values, resumed.multipliers.values)
+
+
+def test_run_folder_holds_checkpoints_history_and_role_step_telemetry(tmp_path):
+    from loadwise.systems.agentserve import telemetry
+
+    trainer = train(TrainConfig(epochs=1, **SMALL), tmp_path / "run", show_progress=False)
+    line = trainer.history[0]
+    assert (tmp_path / "run" / "checkpoints" / "checkpoint.pt").is_file()
+    assert (tmp_path / "run" / "checkpoints" / "epoch-0001.pt").is_file()
+    assert json.loads((tmp_path / "run" / "history.json").read_text())[0]["epoch"] == 0
+    tel = telemetry.load(tmp_path / "run" / "telemetry" / "epoch-0000")
+    assert len(tel.steps) == line["role_steps"] and len(tel.workflows) == line["workflows"] == 4 * 25
+    assert set(tel.steps["budget"]) == {10.0, 200.0} and set(tel.steps["rate"]) == {20.0, 200.0}
+    assert set(line["violation_per_tier"]) == {"10", "200"} and len(line["lambda"]) == 2
+
+
+def test_resuming_with_another_configuration_is_refused(tmp_path):
+    train(TrainConfig(epochs=1, telemetry=False, **SMALL), tmp_path / "r", show_progress=False)
+    with pytest.raises(ConfigError, match="^--out: .* another configuration"):
+        train(TrainConfig(epochs=2, telemetry=False, constraint="ratio:1", **SMALL), tmp_path / "r",
+              show_progress=False)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("reward", "accuracy", "^--reward: 'accuracy'; allowed: goodput, solved, reference"),
+    ("constraint", "bust:2", "^--constraint: 'bust:2' has a limit out of range"),
+    ("epochs", 0, "^--epochs: must be at least 1"),
+    ("sampling", "random", "^--sampling: 'random'; allowed: uniform, weighted"),
+])
+def test_bad_training_options_name_the_flag(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**{field: value})
+
+
+def test_cli_train_then_eval_prints_every_number_as_json(tmp_path, capsys):
+    from loadwise.cli import main
+
+    run = tmp_path / "cli"
+    with pytest.raises(SystemExit) as exc:
+        main(["router", "train", "--rates", "20,200", "--budgets", "10,200", "--workflows", "15", "--epochs", "1",
+              "--no-telemetry", "--out", str(run)])
+    assert exc.value.code == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["router", "eval", str(run), "--workflows", "15", "--baselines", "greedy,random", "--json",
+              "--out", str(tmp_path / "ev")])
+    assert exc.value.code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["routers"]) == {"ppo", "greedy", "random", "clairvoyant"}
+    cells = result["routers"]["ppo"]["cells"]
+    assert len(cells) == 4 and {"goodput", "accuracy", "violation_rate", "mean_latency"} <= set(cells[0])
+    assert 0 <= result["routers"]["greedy"]["grid"]["goodput"] <= 1
+    assert result["targets"]["cells_total"] == 4
+    assert (tmp_path / "ev" / "report.md").is_file() and (tmp_path / "ev" / "pareto.png").is_file()
+    report = (tmp_path / "ev" / "report.md").read_text()
+    assert "Table 1: mean workflow latency" in report and "Table 4: strategy selection" in report
+
+
+def test_cli_bad_constraint_is_one_line_and_exit_2(tmp_path, capsys):
+    from loadwise.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["router", "train", "--constraint", "p99:5", "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --constraint: 'p99:5' is not a constraint") and "\n" not in err
