@@ -166,3 +166,18 @@ def test_seed_000_queue_figures_give_the_seed_findings_with_numbers():
     assert (j["from"], j["to"]) == (50, 100) and j["queue_ratio"] == pytest.approx(19.41 / 8.15, rel=0.02)
     rates = {r["regime"]: r["rate"] for r in f["recommendations"]["rates"]}
     assert 5 < rates["idle"] < 20 < rates["light"] < 50
+
+
+def test_a_flat_queue_curve_gives_a_probe_rate_not_a_wild_extrapolation():
+    """A router that overloads one server keeps the queue high at every rate (seen with
+    `greedy` in the simulator): inverting the fit would put idle at a tiny rate, so the
+    audit proposes a rate to measure first instead of a grid change."""
+    flat = {50: 90.0, 100: 105.0, 150: 115.0, 200: 120.0}
+    steps, workflows = synthetic_telemetry(queue=lambda r: flat[r], workflows_per_cell=100, seed=2)
+    f = run_audit(_tel(steps, workflows)).findings
+    assert f["recommendations"]["rates"] == []
+    (probe,) = f["recommendations"]["probes"]
+    assert probe["rate"] == 12.0 and probe["regimes"] == ["idle", "light", "moderate", "heavy"]
+    assert all(r < 50 / 4 for r in probe["fitted_rates"])
+    assert f["cost"]["new"]["rates"] == f["cost"]["old"]["rates"]
+    assert "measure rate 12 first" in f["summary"]["q1_rates"]

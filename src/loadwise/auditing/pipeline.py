@@ -77,7 +77,7 @@ def run_audit(telemetry: Telemetry, options: AuditOptions | None = None) -> Audi
     largest = max((j for j in jumps if j["queue_ratio"] is not None), key=lambda j: j["queue_ratio"], default=None)
 
     fit, candidates = fit_queue(np.asarray(rates), by_rate["mean_queue"].to_numpy())
-    rate_recs = _recommend_rates(fit, regimes, missing, rates)
+    rate_recs, probes = _recommend_rates(fit, regimes, missing, rates)
 
     # tiers
     space = tiers.spacing(budgets)
@@ -119,7 +119,7 @@ def run_audit(telemetry: Telemetry, options: AuditOptions | None = None) -> Audi
             {"rate": r, "measured": _f(by_rate.loc[r, "mean_queue"]), "fitted": float(fit.predict(r))} for r in rates]},
         "tiers": {"spacing": space, "summary": _records(summary), "pairs": pairs, "changes": changes},
         "policy": checks,
-        "recommendations": {"rates": rate_recs, "tiers": changes},
+        "recommendations": {"rates": rate_recs, "probes": probes, "tiers": changes},
         "cost": grid_cost,
         "verification": None,
     }
@@ -127,16 +127,31 @@ def run_audit(telemetry: Telemetry, options: AuditOptions | None = None) -> Audi
     return AuditResult(findings, tables, grid, regimes, fit)
 
 
-def _recommend_rates(fit: QueueFit | None, regimes: list[Regime], missing: list[str], rates: list[float]) -> list[dict]:
-    recs = []
+MAX_EXTRAPOLATION = 4.0  # a recommended rate lies within this factor of the measured rates
+
+
+def _recommend_rates(fit: QueueFit | None, regimes: list[Regime], missing: list[str],
+                     rates: list[float]) -> tuple[list[dict], list[dict]]:
+    """Rates to add (fitted queue at the middle of each missing regime's band), and probe
+    rates where the fit would have to be extrapolated more than MAX_EXTRAPOLATION times
+    beyond the measured rates: a rate to measure (or simulate with --verify) first."""
+    recs: list[dict] = []
+    probes: dict[float, dict] = {}
     if fit is None:
-        return recs
+        return recs, []
     lo, hi = min(rates), max(rates)
     for g in regimes:
         if g.name not in missing:
             continue
         target = g.target()
         exact = fit.invert(target)
+        if not (lo / MAX_EXTRAPOLATION <= exact <= hi * MAX_EXTRAPOLATION):
+            probe = nice_rate(lo / MAX_EXTRAPOLATION if exact < lo else hi * MAX_EXTRAPOLATION)
+            entry = probes.setdefault(probe, {"rate": probe, "regimes": [], "fitted_rates": [],
+                                              "predicted_queue": float(fit.predict(probe))})
+            entry["regimes"].append(g.name)
+            entry["fitted_rates"].append(exact)
+            continue
         rate = nice_rate(exact)
         if not (g.lower <= float(fit.predict(rate)) < g.upper):
             rate = exact
@@ -149,7 +164,13 @@ def _recommend_rates(fit: QueueFit | None, regimes: list[Regime], missing: list[
             "extrapolation": None if lo <= rate <= hi else (f"x{lo / rate:.3g} below the lowest measured rate" if rate < lo
                                                           else f"x{rate / hi:.3g} above the highest measured rate"),
         })
-    return recs
+    for p in probes.values():
+        many = len(p["regimes"]) > 1
+        p["reason"] = (f"the fitted model places the {_join(p['regimes'])} regime{'s' if many else ''} at rate{'s' if many else ''} "
+                       + ", ".join(f"{x:.3g}" for x in p["fitted_rates"])
+                       + f", more than x{MAX_EXTRAPOLATION:g} outside the measured rates {lo:g}-{hi:g}: too far to trust; "
+                       f"measure rate {p['rate']:g} first (--verify simulates it)")
+    return recs, list(probes.values())
 
 
 def _summary(f: dict, tables: Tables) -> dict:
@@ -169,7 +190,9 @@ def _summary(f: dict, tables: Tables) -> dict:
                 f"rate {r['rate']:g} for {r['regime']} (fitted queue {r['predicted_queue']:.3g}"
                 + (f", 95 % CI {r['predicted_queue_ci'][0]:.3g}–{r['predicted_queue_ci'][1]:.3g}" if _finite(r["predicted_queue_ci"][0]) else "")
                 + ")" for r in recs) + "."
-        elif f["queue_fit"] is None:
+        for p in f["recommendations"]["probes"]:
+            q1 += f" {p['reason'][0].upper()}{p['reason'][1:]}."
+        if f["queue_fit"] is None:
             q1 += " No rate can be recommended: queue depth does not grow with rate in these data, so the fit cannot be inverted."
     pairs = f["tiers"]["pairs"]
     redundant = [p for p in pairs if p["redundant"]]

@@ -17,7 +17,10 @@ def verify_rates(result: AuditResult, router: str = "static-mix", workflows: int
     report simulated mean queue depth at dispatch, its regime and the model mix."""
     from loadwise.systems.agentserve import Cell, load_profiles, make_router, run_cells
 
-    recs = result.findings["recommendations"]["rates"]
+    recs = [{"rate": r["rate"], "regime": r["regime"], "predicted_queue": r["predicted_queue"],
+             "predicted_queue_ci": r["predicted_queue_ci"]} for r in result.findings["recommendations"]["rates"]]
+    recs += [{"rate": p["rate"], "regime": "probe for " + ", ".join(p["regimes"]), "predicted_queue": p["predicted_queue"],
+              "predicted_queue_ci": [float("nan"), float("nan")]} for p in result.findings["recommendations"]["probes"]]
     points = []
     description = (f"agentserve simulator, router {router!r}, profiles "
                    f"{profiles or 'shipped'}, {workflows} workflows per (rate, budget) cell at budgets "
@@ -43,8 +46,7 @@ def verify_rates(result: AuditResult, router: str = "static-mix", workflows: int
         q = float(at["queue_depth"].mean())
         mix = at["model"].value_counts(normalize=True).sort_index()
         points.append({
-            "rate": r["rate"], "regime": r["regime"], "predicted_queue": r["predicted_queue"],
-            "predicted_queue_ci": r["predicted_queue_ci"], "simulated_queue": q,
+            **r, "simulated_queue": q,
             "simulated_idle_share": float((at["queue_depth"] < result.regimes[0].upper).mean()),
             "simulated_regime": label(q, result.regimes), "steps": int(len(at)),
             "model_mix": {str(k): float(v) for k, v in mix.items()},

@@ -161,9 +161,12 @@ def build_report(result: AuditResult) -> Report:
                             "95 % CI": f"{r['predicted_queue_ci'][0]:.3g}–{r['predicted_queue_ci'][1]:.3g}" if _finite(r["predicted_queue_ci"][0]) else "n/a",
                             "extrapolation": r["extrapolation"] or "within the measured range"} for r in recs])
         rep.table(rt, "Rates to add, from inverting the fitted queue model at the middle of each missing regime", "{:.3g}")
-    else:
+    elif not f["recommendations"]["probes"]:
         rep.paragraph("Rates: none to add" + (" (every regime is covered)." if not f["regimes"]["missing"] else
                                               " (the queue model could not be fitted or inverted)."))
+    if f["recommendations"]["probes"]:
+        rep.bullets([f"Probe rate {p['rate']:g} for {', '.join(p['regimes'])}: {p['reason']}."
+                     for p in f["recommendations"]["probes"]])
     ch = f["recommendations"]["tiers"]
     tb = [f"Drop {b:g} s (indistinguishable from its neighbour)." for b in ch["drop"]]
     tb += [f"Add {a['budget']:g} s: {a['reason']}." for a in ch["add"]]
