@@ -177,7 +177,7 @@ def test_a_flat_queue_curve_gives_a_probe_rate_not_a_wild_extrapolation():
     f = run_audit(_tel(steps, workflows)).findings
     assert f["recommendations"]["rates"] == []
     (probe,) = f["recommendations"]["probes"]
-    assert probe["rate"] == 12.0 and probe["regimes"] == ["idle", "light", "moderate", "heavy"]
-    assert all(r < 50 / 4 for r in probe["fitted_rates"])
+    assert probe["rate"] == 5.0 and probe["regimes"] == ["idle", "light", "moderate", "heavy"]
+    assert all(r < 50 / 10 for r in probe["fitted_rates"])
     assert f["cost"]["new"]["rates"] == f["cost"]["old"]["rates"]
-    assert "measure rate 12 first" in f["summary"]["q1_rates"]
+    assert "measure rate 5 first" in f["summary"]["q1_rates"]

@@ -127,7 +127,7 @@ def run_audit(telemetry: Telemetry, options: AuditOptions | None = None) -> Audi
     return AuditResult(findings, tables, grid, regimes, fit)
 
 
-MAX_EXTRAPOLATION = 4.0  # a recommended rate lies within this factor of the measured rates
+MAX_EXTRAPOLATION = 10.0  # a recommended rate lies within this factor (an order of magnitude) of the measured rates
 
 
 def _recommend_rates(fit: QueueFit | None, regimes: list[Regime], missing: list[str],
