@@ -181,3 +181,17 @@ def test_a_flat_queue_curve_gives_a_probe_rate_not_a_wild_extrapolation():
     assert all(r < 50 / 10 for r in probe["fitted_rates"])
     assert f["cost"]["new"]["rates"] == f["cost"]["old"]["rates"]
     assert "measure rate 5 first" in f["summary"]["q1_rates"]
+
+
+def test_tiers_with_one_and_the_same_outcome_are_redundant_not_untestable():
+    """Two loose tiers where the router always picks the same pair and never violates:
+    the tests have nothing to compare, and that is identical behaviour."""
+    one = [0, 0, 0, 0, 1.0]
+    steps, workflows = synthetic_telemetry(
+        budgets=(10, 600, 1800), violation=lambda r, b: 0.3 if b == 10 else 0.0, workflows_per_cell=100, seed=4,
+        model_mix=lambda r, b: [0.5, 0.5, 0, 0, 0] if b == 10 else one,
+        strategy_mix=lambda r, b: [1.0, 0, 0] if b == 10 else [0, 0, 1.0])
+    pairs = {tuple(p["tiers"]): p for p in run_audit(_tel(steps, workflows)).findings["tiers"]["pairs"]}
+    assert pairs[(600, 1800)]["redundant"] is True
+    assert pairs[(600, 1800)]["tests"]["violation"]["test"].endswith("(one outcome in both tiers)")
+    assert pairs[(10, 600)]["redundant"] is False

@@ -81,6 +81,7 @@ def test_audit_run_writes_a_run_folders_report_where_asked(tiered_folder, tmp_pa
 
     result = audit_run(tiered_folder, tmp_path / "demo" / "audit")
     assert result.paths["html"] == tmp_path / "demo" / "audit" / "report.html" and result.paths["html"].exists()
+    assert result.report.title.startswith("Scenario audit")
 
 
 # the statistics, against scipy or hand-computed values

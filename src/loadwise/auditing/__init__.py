@@ -75,7 +75,8 @@ def write(result: AuditResult, out: str | Path | None = None) -> dict[str, Path]
     from loadwise.auditing.writeup import build_report
 
     folder = rundir.new_run_dir("audit", out)
-    paths = build_report(result).write(folder)
+    result.report = build_report(result)
+    paths = result.report.write(folder)
     paths["json"] = folder / AUDIT_FILE
     rundir.write_json(paths["json"], _plain(result.findings))
     rundir.write_run_info(folder, "audit", result.config)
@@ -85,7 +86,9 @@ def write(result: AuditResult, out: str | Path | None = None) -> dict[str, Path]
 
 def audit_run(run_dir: str | Path, out: str | Path, **options: Any) -> AuditResult:
     """Audit the telemetry a run folder holds (every steps/workflows.parquet under it)
-    and write the report into `out` — what `loadwise demo` calls after its router run."""
+    and write the report into `out` — what `loadwise demo` calls after its router run.
+    The returned result's `.report` (a loadwise.report.Report) can be appended to a
+    combined report with `Report.extend`."""
     return audit(Path(run_dir), out, **options)
 
 

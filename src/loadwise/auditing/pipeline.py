@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,6 +50,7 @@ class AuditResult:
     regimes: list[Regime]
     fit: QueueFit | None
     paths: dict = field(default_factory=dict)   # where `write` put the report
+    report: Any = None                          # the loadwise.report.Report `write` built
     config: dict = field(default_factory=dict)  # the options `audit` was called with
 
 
@@ -205,10 +207,20 @@ def _summary(f: dict, tables: Tables) -> dict:
             f"{_p(p['holm_p']['strategy_mix'])})" for p in redundant) + ". Drop " + ", ".join(
             f"{b:g} s" for b in f["recommendations"]["tiers"]["drop"]) + "."
     else:
-        worst = max(pairs, key=lambda p: min(v for v in p["holm_p"].values() if _finite(v)) if any(_finite(v) for v in p["holm_p"].values()) else 0)
-        q2 = (f"No: all {len(pairs)} adjacent pairs of tiers differ (largest smallest Holm-adjusted p = "
-              f"{_p(min(v for v in worst['holm_p'].values() if _finite(v)))}, tiers {worst['tiers'][0]:g}/{worst['tiers'][1]:g} s). "
-              f"Adjacent ratios: {', '.join(f'{r:.3g}' for r in f['tiers']['spacing']['adjacent_ratios'])}.")
+        def smallest_p(pair: dict) -> float:
+            return min((v for v in pair["holm_p"].values() if _finite(v)), default=float("nan"))
+
+        tested = [p for p in pairs if _finite(smallest_p(p))]
+        untested = [p for p in pairs if p not in tested]
+        q2 = f"No: {len(tested)} of {len(pairs)} adjacent pairs of tiers differ in at least one test (Holm-adjusted p < {f['options']['alpha']:g})"
+        if tested:
+            closest = max(tested, key=smallest_p)
+            q2 += (f"; the closest pair, {closest['tiers'][0]:g}/{closest['tiers'][1]:g} s, has smallest adjusted p "
+                   f"{_p(smallest_p(closest))}")
+        if untested:
+            q2 += ("; not testable (a tier without data): "
+                   + ", ".join(f"{p['tiers'][0]:g}/{p['tiers'][1]:g} s" for p in untested))
+        q2 += f". Adjacent ratios: {', '.join(f'{r:.3g}' for r in f['tiers']['spacing']['adjacent_ratios'])}."
     adds = f["recommendations"]["tiers"]["add"]
     if adds:
         q2 += " Add tier" + ("s " if len(adds) > 1 else " ") + ", ".join(f"{a['budget']:g} s" for a in adds) + "."

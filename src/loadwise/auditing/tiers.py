@@ -18,7 +18,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from loadwise.auditing.stats import cmh_2x2, cramers_v, holm, stratified_chi2
+from loadwise.auditing.stats import TestResult, cmh_2x2, cramers_v, holm, stratified_chi2
 from loadwise.auditing.tables import Tables
 
 
@@ -63,6 +63,14 @@ def compare_adjacent(tables: Tables, budgets: list[float], rates: list[float], a
             tests[which] = stratified_chi2(strata)
             effects[f"{which}_cramers_v"] = cramers_v(counts.loc[[(r, x) for r in rates for x in (lo, hi)]]
                                                       .groupby(level="budget").sum().to_numpy())
+        steps_lo, steps_hi = (int(tables.model_counts.xs(b, level="budget").to_numpy().sum()) for b in (lo, hi))
+        has_data = {"violation": n1 > 0 and n2 > 0, "model_mix": steps_lo > 0 and steps_hi > 0}
+        has_data["strategy_mix"] = has_data["model_mix"]
+        for name, result in tests.items():
+            # nothing to compare although both tiers have data: one and the same outcome in
+            # both (e.g. no violations, or the same single model) - identical, not untestable
+            if math.isnan(result.p_value) and has_data[name]:
+                tests[name] = TestResult(result.name + " (one outcome in both tiers)", 0.0, 0, 1.0)
         pairs.append({"tiers": [lo, hi], "tests": tests, "effects": effects})
 
     raw = [pair["tests"][name].p_value for pair in pairs for name in ("violation", "model_mix", "strategy_mix")]
