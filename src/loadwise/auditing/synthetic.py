@@ -64,7 +64,7 @@ def synthetic_telemetry(
             step_budget = np.repeat(budget, k)
             models = np.empty(n * k, dtype=object)
             strategies = np.empty(n * k, dtype=object)
-            for j, b in enumerate(budgets):
+            for b in budgets:
                 rows = np.flatnonzero(step_budget == b)
                 models[rows] = np.asarray(MODELS)[rng.choice(len(MODELS), rows.size, p=_p(model_mix(rate, b)))]
                 strategies[rows] = np.asarray(STRATEGIES)[rng.choice(len(STRATEGIES), rows.size, p=_p(strategy_mix(rate, b)))]
