@@ -62,15 +62,17 @@ def run_audit(telemetry: Telemetry, options: AuditOptions | None = None) -> Audi
     rates, budgets = grid.rates, grid.budgets
     tables = build_tables(steps, workflows, rates, budgets, regimes[0].upper)
 
-    # regimes and gaps
+    # regimes and gaps, over the rates that have role steps (a target rate may have none)
     by_rate = tables.by_rate
+    measured = [r for r in rates if by_rate.loc[r, "steps"] > 0]
+    grid.out_of_grid["target_rates_without_data"] = [r for r in rates if r not in measured]
     labelled = [{"rate": r, "mean_queue": _f(by_rate.loc[r, "mean_queue"]),
                  "regime": label(by_rate.loc[r, "mean_queue"], regimes) if by_rate.loc[r, "steps"] else None}
-                for r in rates]
+                for r in measured]
     present = {x["regime"] for x in labelled}
     missing = [g.name for g in regimes if g.name not in present]
     jumps = []
-    for a, b in zip(rates[:-1], rates[1:]):
+    for a, b in zip(measured[:-1], measured[1:]):
         qa, qb = by_rate.loc[a, "mean_queue"], by_rate.loc[b, "mean_queue"]
         la, lb = by_rate.loc[a, "mean_latency"], by_rate.loc[b, "mean_latency"]
         jumps.append({"from": a, "to": b, "rate_ratio": b / a, "queue_from": _f(qa), "queue_to": _f(qb),
@@ -78,8 +80,8 @@ def run_audit(telemetry: Telemetry, options: AuditOptions | None = None) -> Audi
                       "latency_ratio": _ratio(lb, la)})
     largest = max((j for j in jumps if j["queue_ratio"] is not None), key=lambda j: j["queue_ratio"], default=None)
 
-    fit, candidates = fit_queue(np.asarray(rates), by_rate["mean_queue"].to_numpy())
-    rate_recs, probes = _recommend_rates(fit, regimes, missing, rates)
+    fit, candidates = fit_queue(np.asarray(measured), by_rate.loc[measured, "mean_queue"].to_numpy())
+    rate_recs, probes = _recommend_rates(fit, regimes, missing, measured)
 
     # tiers
     space = tiers.spacing(budgets)
@@ -100,9 +102,9 @@ def run_audit(telemetry: Telemetry, options: AuditOptions | None = None) -> Audi
     # cost of the recommended grid
     has_times = "dispatch_time" not in telemetry.absent["steps"] and steps["dispatch_time"].notna().all()
     cells, seconds, n_epochs = cost.measure(steps, workflows, has_times)
-    new_rates = sorted(set(rates) | {r["rate"] for r in rate_recs})
+    new_rates = sorted(set(measured) | {r["rate"] for r in rate_recs})
     new_budgets = sorted((set(budgets) - set(changes["drop"])) | {a["budget"] for a in changes["add"]})
-    grid_cost = cost.grid_cost(cells, seconds, rates, budgets, new_rates, new_budgets, options.epoch_seconds)
+    grid_cost = cost.grid_cost(cells, seconds, measured, budgets, new_rates, new_budgets, options.epoch_seconds)
     grid_cost["epochs_in_telemetry"] = n_epochs
 
     findings = {
@@ -118,7 +120,7 @@ def run_audit(telemetry: Telemetry, options: AuditOptions | None = None) -> Audi
         "tables": _tables_json(tables),
         "regimes": {"by_rate": labelled, "missing": missing, "jumps": jumps, "largest_jump": largest},
         "queue_fit": None if fit is None else {**fit.as_dict(), "candidates_sse_log": candidates, "by_rate": [
-            {"rate": r, "measured": _f(by_rate.loc[r, "mean_queue"]), "fitted": float(fit.predict(r))} for r in rates]},
+            {"rate": r, "measured": _f(by_rate.loc[r, "mean_queue"]), "fitted": float(fit.predict(r))} for r in measured]},
         "tiers": {"spacing": space, "summary": _records(summary), "pairs": pairs, "changes": changes},
         "policy": checks,
         "recommendations": {"rates": rate_recs, "probes": probes, "tiers": changes},
@@ -179,7 +181,8 @@ def _summary(f: dict, tables: Tables) -> dict:
     """The three questions, answered from the findings."""
     missing, recs = f["regimes"]["missing"], f["recommendations"]["rates"]
     lowest = f["regimes"]["by_rate"][0]
-    idle_share = float(tables.by_rate["idle_share"].iloc[0])
+    idle_share = float(tables.by_rate.loc[lowest["rate"], "idle_share"])
+    unmeasured = f["grid"]["out_of_grid"]["target_rates_without_data"]
     if not missing:
         q1 = "Yes: every regime has a rate in the grid (" + ", ".join(
             f"{x['rate']:g} → {x['regime']}" for x in f["regimes"]["by_rate"]) + ")."
@@ -196,6 +199,8 @@ def _summary(f: dict, tables: Tables) -> dict:
             q1 += f" {p['reason'][0].upper()}{p['reason'][1:]}."
         if f["queue_fit"] is None:
             q1 += " No rate can be recommended: queue depth does not grow with rate in these data, so the fit cannot be inverted."
+    if unmeasured:
+        q1 += f" Target rate{'s' if len(unmeasured) > 1 else ''} {_list(unmeasured)} {'have' if len(unmeasured) > 1 else 'has'} no telemetry."
     pairs = f["tiers"]["pairs"]
     redundant = [p for p in pairs if p["redundant"]]
     if not pairs:

@@ -68,7 +68,7 @@ def build_report(result: AuditResult) -> Report:
         "rate": [f"{r:g}" for r in br.index], "role steps": br["steps"].to_numpy(),
         "mean queue depth": br["mean_queue"].to_numpy(),
         f"% steps with queue < {idle['upper']:g} ({idle['name']})": 100 * br["idle_share"].to_numpy(),
-        "regime": [regimes[r] for r in br.index], "mean workflow latency (s)": br["mean_latency"].to_numpy(),
+        "regime": [regimes.get(r, "no data") for r in br.index], "mean workflow latency (s)": br["mean_latency"].to_numpy(),
     })
     rep.table(load, "Table 5: queue depth at dispatch (running + waiting at the chosen server) by rate", "{:.3g}")
     mq = t.model_queue.T
