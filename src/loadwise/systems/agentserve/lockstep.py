@@ -219,7 +219,7 @@ class Lockstep:
             rows.append((
                 index_of[id(s)], wf.deadline - s.now, wf.budget, wf.call_role[ci], wf.level, wf.subject,
                 wf.topology, ci, wf.tpl.n_calls - wf.dispatched, wf.tpl.depth_left[ci],
-                s.work.u_route[wf.wid, slot], s.work.u_correct[wf.wid, slot], s.work.z_length[wf.wid, slot],
+                s.u_route[wf.wid][slot], s.u_correct[wf.wid][slot], s.z_length[wf.wid][slot],
                 prompt, shift, bonus, lenfac, s.sim_index, wf.wid,
             ))
         a = np.array(rows, dtype=float)

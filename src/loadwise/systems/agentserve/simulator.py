@@ -118,6 +118,10 @@ class Simulation:
         self.arrivals = self.work.arrival.tolist()
         self.levels = self.work.level.tolist()
         self.subjects = self.work.subject.tolist()
+        # per-call draws as nested lists: the driver reads them one call at a time
+        self.u_route = self.work.u_route.tolist()
+        self.u_correct = self.work.u_correct.tolist()
+        self.z_length = self.work.z_length.tolist()
         self.n_total = len(self.arrivals)
         wf = profiles.workflow
         mean_work = float(profiles.mean_tokens.mean())
