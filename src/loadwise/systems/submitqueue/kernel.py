@@ -59,6 +59,9 @@ COUNTERS = (
  C_REJ_CLEAN, C_REJ_PARTIAL, C_REJ_HARD, C_INFLIGHT_START, C_INFLIGHT, C_TTL_SUM) = range(28)
 N_COUNTERS = 28
 
+# Queue and test state carried from tick to tick (array `qs`)
+Q_PH, Q_PT, Q_VH, Q_VT, Q_NVER, Q_FH, Q_FT, Q_NACTIVE, Q_TP = range(9)
+
 
 @njit(cache=True)
 def quantize(v):
@@ -155,60 +158,354 @@ def _compact(q, head, tail):
 
 
 @njit(cache=True)
-def _draw_effects(states, stream, culprit_prob, p_aff, ntests, values, tmp_t, tmp_v):
-    """Draw a new change; its effects below 1.0 go to tmp_t/tmp_v. Returns how many."""
-    count = 0
-    if uniform(states, stream) < culprit_prob:
-        for t in range(ntests):
-            if uniform(states, stream) < p_aff:
-                s = uniform(states, stream)
-                e = values[EFFECT_CUM.shape[0] - 1]
-                for j in range(EFFECT_CUM.shape[0]):
-                    if s < EFFECT_CUM[j]:
-                        e = values[j]
-                        break
-                if e < 1.0:
-                    tmp_t[count] = t
-                    tmp_v[count] = e
-                    count += 1
-    return count
+def _new_changes(count, tick, stream, origins, first, trace_first, ip, fp, states, values, p_aff,
+                 s_tick, s_origin, s_label, s_row, free_slots, e_n, e_t, e_v, free_rows, nfree,
+                 pq, pt, trace_ptr, trace_test, trace_value):
+    """Create `count` changes at pq[pt:], submitted at `tick`; returns how many are hard culprits.
 
-
-@njit(cache=True)
-def _store(tick, origin, count, tmp_t, tmp_v, s_tick, s_origin, s_label, s_row,
-           free_slots, e_n, e_t, e_v, free_rows, nfree):
-    """Put a drawn change into a free slot (and effect row); nfree holds both free counts."""
-    nfree[0] -= 1
-    slot = free_slots[nfree[0]]
-    s_tick[slot] = tick
-    s_origin[slot] = origin
-    label = CLEAN
-    if count > 0:
-        label = PARTIAL
-        nfree[1] -= 1
-        row = free_rows[nfree[1]]
-        e_n[row] = count
-        for m in range(count):
-            e_t[row, m] = tmp_t[m]
-            e_v[row, m] = tmp_v[m]
-            if tmp_v[m] <= 0.0:
-                label = HARD
+    Resubmissions (stream _S_RESUBMIT) keep their first submission tick from
+    origins[first:]; arrivals start now. Effects (those below 1.0) are drawn from the
+    model, or copied from the trace (changes trace_first, ...); a replayed change comes
+    back fixed, with no effects. Written as one loop without helper calls: numba's
+    reference counting of array arguments would cost more than the work per change.
+    """
+    ntests = ip[I_NTESTS]
+    use_trace = ip[I_TRACE] == 1
+    culprit_prob = fp[F_CULPRIT]
+    resubmit = stream == _S_RESUBMIT
+    n_cum = EFFECT_CUM.shape[0]
+    n_slots = nfree[0]
+    n_rows = nfree[1]
+    hard = 0
+    for i in range(count):
+        n_slots -= 1
+        slot = free_slots[n_slots]
+        s_tick[slot] = tick
+        s_origin[slot] = origins[first + i] if resubmit else tick
+        row = -1
+        n_eff = 0
+        if use_trace:
+            if not resubmit:
+                change = trace_first + i
+                for m in range(trace_ptr[change], trace_ptr[change + 1]):
+                    if row < 0:
+                        n_rows -= 1
+                        row = free_rows[n_rows]
+                    e_t[row, n_eff] = trace_test[m]
+                    e_v[row, n_eff] = trace_value[m]
+                    n_eff += 1
+        elif uniform(states, stream) < culprit_prob:
+            for t in range(ntests):
+                if uniform(states, stream) < p_aff:
+                    u = uniform(states, stream)
+                    e = values[n_cum - 1]
+                    for j in range(n_cum):
+                        if u < EFFECT_CUM[j]:
+                            e = values[j]
+                            break
+                    if e < 1.0:
+                        if row < 0:
+                            n_rows -= 1
+                            row = free_rows[n_rows]
+                        e_t[row, n_eff] = t
+                        e_v[row, n_eff] = e
+                        n_eff += 1
+        label = CLEAN
+        if row >= 0:
+            e_n[row] = n_eff
+            label = PARTIAL
+            for m in range(n_eff):
+                if e_v[row, m] <= 0.0:
+                    label = HARD
+            if label == HARD:
+                hard += 1
         s_row[slot] = row
-    else:
-        s_row[slot] = -1
-    s_label[slot] = label
-    return slot
+        s_label[slot] = label
+        pq[pt + i] = slot
+    nfree[0] = n_slots
+    nfree[1] = n_rows
+    return hard
 
 
 @njit(cache=True)
-def _release(slot, s_row, free_slots, free_rows, nfree):
-    row = s_row[slot]
-    if row >= 0:
-        free_rows[nfree[1]] = row
-        nfree[1] += 1
-        s_row[slot] = -1
-    free_slots[nfree[0]] = slot
-    nfree[0] += 1
+def _land_all(landed, n_land, tick, measuring, s_tick, s_origin, s_label, s_row, free_slots,
+              e_n, e_t, e_v, free_rows, nfree, p, counters, wait_hist, ttl_hist):
+    """This tick's landed changes apply their effects to the repository, are counted,
+    and free their slots (one loop, no helper calls: see `_new_changes`)."""
+    n_slots = nfree[0]
+    n_rows = nfree[1]
+    for i in range(n_land):
+        slot = landed[i]
+        row = s_row[slot]
+        if row >= 0:
+            for m in range(e_n[row]):
+                t = e_t[row, m]
+                if e_v[row, m] < p[t]:
+                    p[t] = e_v[row, m]
+            free_rows[n_rows] = row
+            n_rows += 1
+            s_row[slot] = -1
+        if measuring:
+            wait = tick - s_tick[slot]
+            ttl = tick - s_origin[slot]
+            counters[C_WAIT_SUM] += wait
+            counters[C_TTL_SUM] += ttl
+            wait_hist[wait] += 1
+            ttl_hist[ttl] += 1
+            counters[C_LANDED_CLEAN + s_label[slot]] += 1
+        free_slots[n_slots] = slot
+        n_slots += 1
+    if measuring:
+        counters[C_LANDED] += n_land
+    nfree[0] = n_slots
+    nfree[1] = n_rows
+
+
+@njit(cache=True)
+def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
+          ip, fp, states, values, p_aff,
+          s_tick, s_origin, s_label, s_row, free_slots, e_n, e_t, e_v, free_rows, nfree,
+          pq, vq, vd, fq_due, fq_origin, qs, landed,
+          p, fail_avg, active, dirty, change_eff, failed_here,
+          b_size, b_pass, b_all, b_has, b_min, b_nfail, b_fail, decay, pool,
+          trace_ptr, trace_test, trace_value, counters, wait_hist, ttl_hist):
+    """One tick of the model. The caller has made room in every buffer for this tick
+    (so no array is rebound here, which keeps numba's reference counting out of the
+    inner loops) and chosen the round's size: `limit` changes in `n` minibatches,
+    `k` per change, design columns at pool[off:]."""
+    resources = ip[I_RESOURCES]
+    ntests = ip[I_NTESTS]
+    ph = qs[Q_PH]
+    pt = qs[Q_PT]
+    vh = qs[Q_VH]
+    vt = qs[Q_VT]
+    nver = qs[Q_NVER]
+    fh = qs[Q_FH]
+    ft = qs[Q_FT]
+    n_active = qs[Q_NACTIVE]
+    n_land = 0
+
+    # 1. fixing: rejected changes come back as brand-new changes
+    _new_changes(n_fixed, tick, _S_RESUBMIT, fq_origin, fh, 0, ip, fp, states, values, p_aff,
+                 s_tick, s_origin, s_label, s_row, free_slots, e_n, e_t, e_v, free_rows, nfree,
+                 pq, pt, trace_ptr, trace_test, trace_value)
+    pt += n_fixed
+    fh += n_fixed
+    if measuring:
+        counters[C_RESUB] += n_fixed
+
+    # 2. verification, first in first out, within capacity
+    verify_cap = resources * ip[I_VERIFY_MULT]
+    while vh + nver < vt and nver < verify_cap:
+        vd[vh + nver] = tick + ip[I_VERIFY_LATENCY]
+        nver += 1
+        if measuring:
+            counters[C_VERIF] += 1
+    while nver > 0 and vd[vh] <= tick:
+        slot = vq[vh]
+        vh += 1
+        nver -= 1
+        row = s_row[slot]
+        if row >= 0:
+            for m in range(e_n[row]):
+                change_eff[e_t[row, m]] = e_v[row, m]
+        passed = True
+        for a in range(n_active):
+            t = active[a]
+            e = min(p[t], change_eff[t])
+            if e < 1.0 and (e <= 0.0 or uniform(states, _S_TESTS) >= e):
+                passed = False
+                break
+        if row >= 0:
+            for m in range(e_n[row]):
+                change_eff[e_t[row, m]] = 1.0
+        if passed:  # a victim of the minibatch round: it lands
+            landed[n_land] = slot
+            n_land += 1
+            if measuring:
+                counters[C_VPASS] += 1
+        else:  # rejected: fixed and resubmitted after fix_delay
+            fq_due[ft] = tick + ip[I_FIX_DELAY]
+            fq_origin[ft] = s_origin[slot]
+            ft += 1
+            if measuring:
+                counters[C_VFAIL] += 1
+                counters[C_REJ_CLEAN + s_label[slot]] += 1
+            if row >= 0:  # free its effect row and slot
+                free_rows[nfree[1]] = row
+                nfree[1] += 1
+                s_row[slot] = -1
+            free_slots[nfree[0]] = slot
+            nfree[0] += 1
+
+    if measuring:
+        counters[C_MAX_QUEUE] = max(counters[C_MAX_QUEUE], pt - ph)
+        counters[C_MAX_VQUEUE] = max(counters[C_MAX_VQUEUE], vt - vh)
+
+    # 3-7. the minibatch round
+    if limit > 0:
+        for b in range(n):
+            b_size[b] = 0
+            b_has[b] = False
+            b_all[b] = True
+            b_nfail[b] = 0
+        for i in range(limit):
+            row = s_row[pq[ph + i]]
+            base = off + i * k
+            for j in range(k):
+                b = pool[base + j]
+                b_size[b] += 1
+                if row >= 0:
+                    if not b_has[b]:
+                        b_has[b] = True
+                        b_min[b, :] = 1.0
+                    for m in range(e_n[row]):
+                        t = e_t[row, m]
+                        b_min[b, t] = min(b_min[b, t], e_v[row, m])
+
+        nd = 0
+        for a in range(n_active):
+            t = active[a]
+            if p[t] < 1.0:
+                dirty[nd] = t
+                nd += 1
+        used = 0
+        n_pass = 0
+        for b in range(n):
+            if b_size[b] == 0:
+                b_pass[b] = True
+                continue
+            used += 1
+            passed = True
+            if b_has[b]:
+                for a in range(n_active):
+                    t = active[a]
+                    e = min(p[t], b_min[b, t])
+                    if e < 1.0:
+                        if e <= 0.0:
+                            b_fail[b, b_nfail[b]] = t
+                            b_nfail[b] += 1
+                            passed = False
+                            break
+                        if uniform(states, _S_TESTS) >= e:
+                            b_fail[b, b_nfail[b]] = t
+                            b_nfail[b] += 1
+                            passed = False
+            else:
+                for d in range(nd):
+                    t = dirty[d]
+                    if uniform(states, _S_TESTS) >= p[t]:
+                        b_fail[b, b_nfail[b]] = t
+                        b_nfail[b] += 1
+                        passed = False
+            b_pass[b] = passed
+            if passed:
+                n_pass += 1
+        if measuring:
+            counters[C_MB] += used
+            counters[C_MB_PASS] += n_pass
+            counters[C_SLOTS] += n
+            counters[C_SLOTS_USED] += used
+
+        # decode: a change lands if any of its minibatches passed
+        for i in range(limit):
+            slot = pq[ph + i]
+            base = off + i * k
+            cleared = False
+            for j in range(k):
+                if b_pass[pool[base + j]]:
+                    cleared = True
+                    break
+            if cleared:
+                landed[n_land] = slot
+                n_land += 1
+            else:
+                vq[vt] = slot
+                vt += 1
+                for j in range(k):
+                    b_all[pool[base + j]] = False
+        ph += limit
+
+    # 8. landed changes apply their effects; then repairs
+    if n_land > 0:
+        _land_all(landed, n_land, tick, measuring, s_tick, s_origin, s_label, s_row, free_slots,
+                  e_n, e_t, e_v, free_rows, nfree, p, counters, wait_hist, ttl_hist)
+        x = n_land / REPAIR_CHANGES
+        for t in range(ntests):
+            if p[t] < 1.0 and uniform(states, _S_TESTS) > p[t] ** x:
+                p[t] = 1.0
+
+        # 9. flaky-test tracking: minibatches whose changes all landed, then post-submit
+        if limit > 0:
+            zeros = 0  # passed minibatches not yet folded into the averages
+            for b in range(n):
+                if b_size[b] == 0 or not b_all[b]:
+                    continue
+                if b_pass[b]:
+                    zeros += 1
+                    continue
+                f = decay[zeros]
+                zeros = 0
+                for a in range(n_active):
+                    fail_avg[active[a]] *= f
+                for m in range(b_nfail[b]):
+                    failed_here[b_fail[b, m]] = True
+                for a in range(n_active):
+                    t = active[a]
+                    obs = 1.0 if failed_here[t] else 0.0
+                    fail_avg[t] = ALPHA * obs + (1.0 - ALPHA) * fail_avg[t]
+                for m in range(b_nfail[b]):
+                    failed_here[b_fail[b, m]] = False
+            if zeros > 0:
+                f = decay[zeros]
+                for a in range(n_active):
+                    fail_avg[active[a]] *= f
+        old_active = n_active
+        n_active = 0
+        for t in range(ntests):
+            obs = 0.0
+            if p[t] < 1.0 and uniform(states, _S_TESTS) >= p[t]:
+                obs = 1.0
+            fail_avg[t] = ALPHA * obs + (1.0 - ALPHA) * fail_avg[t]
+            if fail_avg[t] <= fp[F_FLAKETOL]:
+                active[n_active] = t
+                n_active += 1
+        if measuring and n_active < old_active:
+            counters[C_DEMOTIONS] += old_active - n_active
+
+    if measuring:
+        counters[C_QUEUE_SUM] += pt - ph
+        counters[C_DEMOTED_SUM] += ntests - n_active
+
+    # arrivals of this tick, throttled by backpressure on the pending count
+    queued = pt - ph
+    n_keep = n_arrive
+    if queued >= ip[I_BP3]:
+        n_keep = n_arrive // 8
+    elif queued >= ip[I_BP2]:
+        n_keep = n_arrive // 4
+    elif queued >= ip[I_BP1]:
+        n_keep = n_arrive // 2
+    if measuring:
+        counters[C_DROPPED] += n_arrive - n_keep
+        counters[C_CREATED] += n_keep
+    hard = _new_changes(n_keep, tick, _S_ARRIVALS, fq_origin, 0, qs[Q_TP], ip, fp, states, values, p_aff,
+                        s_tick, s_origin, s_label, s_row, free_slots, e_n, e_t, e_v, free_rows, nfree,
+                        pq, pt, trace_ptr, trace_test, trace_value)
+    pt += n_keep
+    if measuring:
+        counters[C_CULPRITS] += hard
+    if ip[I_TRACE] == 1:
+        qs[Q_TP] += n_arrive
+
+    qs[Q_PH] = ph
+    qs[Q_PT] = pt
+    qs[Q_VH] = vh
+    qs[Q_VT] = vt
+    qs[Q_NVER] = nver
+    qs[Q_FH] = fh
+    qs[Q_FT] = ft
+    qs[Q_NACTIVE] = n_active
 
 
 @njit(cache=True)
@@ -220,25 +517,19 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
     arrivals come from the trace arrays (change arrival ticks, sorted, and their effects
     in CSR form) instead of the synthetic daily pattern.
     Returns (counters, wait histogram, time-to-land histogram), over the measured window.
+
+    This loop only sizes buffers and designs for each tick; `_tick` does the work.
     """
     resources = ip[I_RESOURCES]
     maxbatch = ip[I_MAXBATCH]
     maxk = ip[I_MAXK]
     kdiv = ip[I_KDIV]
-    verify_latency = ip[I_VERIFY_LATENCY]
-    fix_delay = ip[I_FIX_DELAY]
-    verify_cap = resources * ip[I_VERIFY_MULT]
     ntests = ip[I_NTESTS]
-    bp1 = ip[I_BP1]
-    bp2 = ip[I_BP2]
-    bp3 = ip[I_BP3]
     warmup = ip[I_WARMUP]
     total = warmup + ip[I_TICKS]
     use_trace = ip[I_TRACE] == 1
-    flaketol = fp[F_FLAKETOL]
     traffic = fp[F_TRAFFIC]
     culprit_prob = fp[F_CULPRIT]
-    stability = fp[F_STABILITY]
 
     states = np.zeros((4, 4), np.uint64)
     seed_stream(states, _S_ARRIVALS, keys[0])
@@ -246,7 +537,7 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
     seed_stream(states, _S_TESTS, keys[2])
     salt = keys[3]
 
-    values = np.minimum(np.maximum(EFFECT_VALUE * stability, 0.0), 1.0)
+    values = np.minimum(np.maximum(EFFECT_VALUE * fp[F_STABILITY], 0.0), 1.0)
     p_aff = min(1.0, P_AFFECTED / culprit_prob) if culprit_prob > 0.0 else 0.0
 
     counters = np.zeros(N_COUNTERS, np.float64)
@@ -264,30 +555,22 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
     e_v = np.ones((256, ntests), np.float64)
     free_rows = np.arange(255, -1, -1).astype(np.int64)
     nfree = np.array([1024, 256], np.int64)
-    tmp_t = np.zeros(ntests, np.int64)
-    tmp_v = np.ones(ntests, np.float64)
 
     # FIFO queues: pending (slots), verification (slots, done tick), fixing (due, origin)
     pq = np.zeros(4096, np.int64)
-    ph = 0
-    pt = 0
     vq = np.zeros(1024, np.int64)
     vd = np.zeros(1024, np.int64)
-    vh = 0
-    vt = 0
-    nver = 0
     fq_due = np.zeros(1024, np.int64)
     fq_origin = np.zeros(1024, np.int64)
-    fh = 0
-    ft = 0
+    qs = np.zeros(9, np.int64)
+    qs[Q_NACTIVE] = ntests
+    landed = np.zeros(1024, np.int64)  # this tick's landed changes
 
     # repository and tests
     p = np.ones(ntests, np.float64)
     fail_avg = np.zeros(ntests, np.float64)
     active = np.arange(ntests).astype(np.int64)
-    n_active = ntests
     dirty = np.zeros(ntests, np.int64)
-    land_min = np.ones(ntests, np.float64)
     change_eff = np.ones(ntests, np.float64)
     failed_here = np.zeros(ntests, np.bool_)
 
@@ -299,7 +582,7 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
     b_has = np.zeros(n_max, np.bool_)
     b_min = np.ones((n_max, ntests), np.float64)
     b_nfail = np.zeros(n_max, np.int64)
-    b_fail = np.zeros((n_max, ntests), np.int64)
+    b_fail = np.zeros((n_max, ntests), np.int32)
     decay = np.empty(n_max + 1, np.float64)
     for z in range(n_max + 1):
         decay[z] = (1.0 - ALPHA) ** z
@@ -310,122 +593,77 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
     pool = np.zeros(1 << 16, np.int32)
     pool_used = 0
 
-    carry = 0.0
-    tp = 0  # next trace change
-    n_trace = trace_tick.shape[0]
-
     # changes already waiting at tick 0
     n0 = ip[I_INITIAL]
-    if n0 > 0:
-        s_tick, s_origin, s_label, s_row, free_slots = _ensure_slots(
-            n0, s_tick, s_origin, s_label, s_row, free_slots, nfree)
-        e_n, e_t, e_v, free_rows = _ensure_rows(n0, e_n, e_t, e_v, free_rows, nfree)
-        if pq.shape[0] < n0:
-            pq = _grow(pq, n0)
-        for _ in range(n0):
-            count = _draw_effects(states, _S_ARRIVALS, culprit_prob, p_aff, ntests, values, tmp_t, tmp_v)
-            pq[pt] = _store(0, 0, count, tmp_t, tmp_v, s_tick, s_origin, s_label, s_row,
-                            free_slots, e_n, e_t, e_v, free_rows, nfree)
-            pt += 1
+    s_tick, s_origin, s_label, s_row, free_slots = _ensure_slots(
+        n0, s_tick, s_origin, s_label, s_row, free_slots, nfree)
+    e_n, e_t, e_v, free_rows = _ensure_rows(n0, e_n, e_t, e_v, free_rows, nfree)
+    if pq.shape[0] < n0:
+        pq = _grow(pq, n0)
+    _new_changes(n0, 0, _S_ARRIVALS, fq_origin, 0, 0, ip, fp, states, values, p_aff,
+                 s_tick, s_origin, s_label, s_row, free_slots, e_n, e_t, e_v, free_rows, nfree,
+                 pq, 0, trace_ptr, trace_test, trace_value)
+    qs[Q_PT] = n0
 
+    carry = 0.0
+    n_trace = trace_tick.shape[0]
     for tick in range(total):
         if tick == warmup:
             counters[:] = 0.0
             wait_hist[:] = 0
             ttl_hist[:] = 0
-            counters[C_INFLIGHT_START] = (pt - ph) + (vt - vh)
-        measuring = tick >= warmup
-        n_land = 0
+            counters[C_INFLIGHT_START] = (qs[Q_PT] - qs[Q_PH]) + (qs[Q_VT] - qs[Q_VH])
 
-        # 1. fixing: rejected changes come back as brand-new changes
+        # what this tick brings: resubmissions due, and arrivals before backpressure
+        fh = qs[Q_FH]
         n_fixed = 0
-        while fh + n_fixed < ft and fq_due[fh + n_fixed] <= tick:
+        while fh + n_fixed < qs[Q_FT] and fq_due[fh + n_fixed] <= tick:
             n_fixed += 1
-        if n_fixed > 0:
-            s_tick, s_origin, s_label, s_row, free_slots = _ensure_slots(
-                n_fixed, s_tick, s_origin, s_label, s_row, free_slots, nfree)
-            e_n, e_t, e_v, free_rows = _ensure_rows(n_fixed, e_n, e_t, e_v, free_rows, nfree)
-            if pt + n_fixed > pq.shape[0]:
-                pt = _compact(pq, ph, pt)
-                ph = 0
-                if pt + n_fixed > pq.shape[0]:
-                    pq = _grow(pq, pt + n_fixed)
-            for _ in range(n_fixed):
-                origin = fq_origin[fh]
-                fh += 1
-                count = 0
-                if not use_trace:  # a replayed change comes back fixed (clean)
-                    count = _draw_effects(states, _S_RESUBMIT, culprit_prob, p_aff, ntests, values, tmp_t, tmp_v)
-                pq[pt] = _store(tick, origin, count, tmp_t, tmp_v, s_tick, s_origin, s_label, s_row,
-                                free_slots, e_n, e_t, e_v, free_rows, nfree)
-                pt += 1
-            if measuring:
-                counters[C_RESUB] += n_fixed
+        if use_trace:
+            tp = qs[Q_TP]
+            n_arrive = 0
+            while tp + n_arrive < n_trace and trace_tick[tp + n_arrive] == tick:
+                n_arrive += 1
+        else:
+            carry += traffic * ARRIVAL_PATTERN[tick % 12]
+            n_arrive = int(carry)
+            carry -= n_arrive
 
-        # 2. verification, first in first out, within capacity
-        while vh + nver < vt and nver < verify_cap:
-            vd[vh + nver] = tick + verify_latency
-            nver += 1
-            if measuring:
-                counters[C_VERIF] += 1
-        while nver > 0 and vd[vh] <= tick:
-            slot = vq[vh]
-            vh += 1
-            nver -= 1
-            row = s_row[slot]
-            if row >= 0:
-                for m in range(e_n[row]):
-                    change_eff[e_t[row, m]] = e_v[row, m]
-            passed = True
-            for a in range(n_active):
-                t = active[a]
-                e = min(p[t], change_eff[t])
-                if e < 1.0 and (e <= 0.0 or uniform(states, _S_TESTS) >= e):
-                    passed = False
-                    break
-            if row >= 0:
-                for m in range(e_n[row]):
-                    change_eff[e_t[row, m]] = 1.0
-            label = s_label[slot]
-            if passed:  # a victim of the minibatch round: it lands
-                n_land += 1
-                if row >= 0:
-                    for m in range(e_n[row]):
-                        t = e_t[row, m]
-                        land_min[t] = min(land_min[t], e_v[row, m])
-                if measuring:
-                    counters[C_VPASS] += 1
-                    wait = tick - s_tick[slot]
-                    ttl = tick - s_origin[slot]
-                    counters[C_LANDED] += 1
-                    counters[C_WAIT_SUM] += wait
-                    counters[C_TTL_SUM] += ttl
-                    wait_hist[wait] += 1
-                    ttl_hist[ttl] += 1
-                    counters[C_LANDED_CLEAN + label] += 1
-            else:  # rejected: fixed and resubmitted after fix_delay
-                if ft == fq_due.shape[0]:
-                    ft = _compact(fq_due, fh, ft)
-                    _compact(fq_origin, fh, fh + ft)
-                    fh = 0
-                    if ft == fq_due.shape[0]:
-                        fq_due = _grow(fq_due, ft + 1)
-                        fq_origin = _grow(fq_origin, ft + 1)
-                fq_due[ft] = tick + fix_delay
-                fq_origin[ft] = s_origin[slot]
-                ft += 1
-                if measuring:
-                    counters[C_VFAIL] += 1
-                    counters[C_REJ_CLEAN + label] += 1
-            _release(slot, s_row, free_slots, free_rows, nfree)
+        # room for every change this tick can create or move
+        new = n_fixed + n_arrive
+        s_tick, s_origin, s_label, s_row, free_slots = _ensure_slots(
+            new, s_tick, s_origin, s_label, s_row, free_slots, nfree)
+        e_n, e_t, e_v, free_rows = _ensure_rows(new, e_n, e_t, e_v, free_rows, nfree)
+        if qs[Q_PT] + new > pq.shape[0]:
+            qs[Q_PT] = _compact(pq, qs[Q_PH], qs[Q_PT])
+            qs[Q_PH] = 0
+            if qs[Q_PT] + new > pq.shape[0]:
+                pq = _grow(pq, qs[Q_PT] + new)
+        limit = min(maxbatch, qs[Q_PT] - qs[Q_PH] + n_fixed)
+        if qs[Q_VT] + limit > vq.shape[0]:
+            size = _compact(vq, qs[Q_VH], qs[Q_VT])
+            _compact(vd, qs[Q_VH], qs[Q_VT])
+            qs[Q_VT] = size
+            qs[Q_VH] = 0
+            if size + limit > vq.shape[0]:
+                vq = _grow(vq, size + limit)
+                vd = _grow(vd, size + limit)
+        if limit + qs[Q_VT] - qs[Q_VH] > landed.shape[0]:
+            landed = _grow(landed, limit + qs[Q_VT] - qs[Q_VH])
+        rejections = qs[Q_VT] - qs[Q_VH]  # at most every change verifying now
+        if qs[Q_FT] + rejections > fq_due.shape[0]:
+            size = _compact(fq_due, qs[Q_FH], qs[Q_FT])
+            _compact(fq_origin, qs[Q_FH], qs[Q_FT])
+            qs[Q_FT] = size
+            qs[Q_FH] = 0
+            if size + rejections > fq_due.shape[0]:
+                fq_due = _grow(fq_due, size + rejections)
+                fq_origin = _grow(fq_origin, size + rejections)
 
-        if measuring:
-            counters[C_MAX_QUEUE] = max(counters[C_MAX_QUEUE], pt - ph)
-            counters[C_MAX_VQUEUE] = max(counters[C_MAX_VQUEUE], vt - vh)
-
-        # 3-7. the minibatch round
-        limit = min(maxbatch, pt - ph)
+        # the round's size and its design
         n = 0
+        k = 0
+        off = 0
         if limit > 0:
             n = limit // 2
             if n == 0:
@@ -444,210 +682,14 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
                 pool_used += cols * k
             off = d_off[n]
 
-            for b in range(n):
-                b_size[b] = 0
-                b_has[b] = False
-                b_all[b] = True
-                b_nfail[b] = 0
-            for i in range(limit):
-                row = s_row[pq[ph + i]]
-                base = off + i * k
-                for j in range(k):
-                    b = pool[base + j]
-                    b_size[b] += 1
-                    if row >= 0:
-                        if not b_has[b]:
-                            b_has[b] = True
-                            b_min[b, :] = 1.0
-                        for m in range(e_n[row]):
-                            t = e_t[row, m]
-                            b_min[b, t] = min(b_min[b, t], e_v[row, m])
+        _tick(tick, tick >= warmup, n_fixed, n_arrive, limit, n, k, off,
+              ip, fp, states, values, p_aff,
+              s_tick, s_origin, s_label, s_row, free_slots, e_n, e_t, e_v, free_rows, nfree,
+              pq, vq, vd, fq_due, fq_origin, qs, landed,
+              p, fail_avg, active, dirty, change_eff, failed_here,
+              b_size, b_pass, b_all, b_has, b_min, b_nfail, b_fail, decay, pool,
+              trace_ptr, trace_test, trace_value, counters, wait_hist, ttl_hist)
 
-            nd = 0
-            for a in range(n_active):
-                t = active[a]
-                if p[t] < 1.0:
-                    dirty[nd] = t
-                    nd += 1
-            used = 0
-            n_pass = 0
-            for b in range(n):
-                if b_size[b] == 0:
-                    b_pass[b] = True
-                    continue
-                used += 1
-                passed = True
-                if b_has[b]:
-                    for a in range(n_active):
-                        t = active[a]
-                        e = min(p[t], b_min[b, t])
-                        if e < 1.0:
-                            if e <= 0.0:
-                                b_fail[b, b_nfail[b]] = t
-                                b_nfail[b] += 1
-                                passed = False
-                                break
-                            if uniform(states, _S_TESTS) >= e:
-                                b_fail[b, b_nfail[b]] = t
-                                b_nfail[b] += 1
-                                passed = False
-                else:
-                    for d in range(nd):
-                        t = dirty[d]
-                        if uniform(states, _S_TESTS) >= p[t]:
-                            b_fail[b, b_nfail[b]] = t
-                            b_nfail[b] += 1
-                            passed = False
-                b_pass[b] = passed
-                if passed:
-                    n_pass += 1
-            if measuring:
-                counters[C_MB] += used
-                counters[C_MB_PASS] += n_pass
-                counters[C_SLOTS] += n
-                counters[C_SLOTS_USED] += used
-
-            # decode: a change lands if any of its minibatches passed
-            if vt + limit > vq.shape[0]:
-                vt = _compact(vq, vh, vt)
-                _compact(vd, vh, vh + vt)
-                vh = 0
-                if vt + limit > vq.shape[0]:
-                    vq = _grow(vq, vt + limit)
-                    vd = _grow(vd, vt + limit)
-            for i in range(limit):
-                slot = pq[ph + i]
-                base = off + i * k
-                cleared = False
-                for j in range(k):
-                    if b_pass[pool[base + j]]:
-                        cleared = True
-                        break
-                if cleared:
-                    n_land += 1
-                    row = s_row[slot]
-                    if row >= 0:
-                        for m in range(e_n[row]):
-                            t = e_t[row, m]
-                            land_min[t] = min(land_min[t], e_v[row, m])
-                    if measuring:
-                        wait = tick - s_tick[slot]
-                        ttl = tick - s_origin[slot]
-                        counters[C_LANDED] += 1
-                        counters[C_WAIT_SUM] += wait
-                        counters[C_TTL_SUM] += ttl
-                        wait_hist[wait] += 1
-                        ttl_hist[ttl] += 1
-                        counters[C_LANDED_CLEAN + s_label[slot]] += 1
-                    _release(slot, s_row, free_slots, free_rows, nfree)
-                else:
-                    vq[vt] = slot
-                    vt += 1
-                    for j in range(k):
-                        b_all[pool[base + j]] = False
-            ph += limit
-
-        # 8. landed changes apply their effects; then repairs
-        if n_land > 0:
-            x = n_land / REPAIR_CHANGES
-            for t in range(ntests):
-                if land_min[t] < p[t]:
-                    p[t] = land_min[t]
-                land_min[t] = 1.0
-            for t in range(ntests):
-                if p[t] < 1.0 and uniform(states, _S_TESTS) > p[t] ** x:
-                    p[t] = 1.0
-
-            # 9. flaky-test tracking: minibatches whose changes all landed, then post-submit
-            if n > 0:
-                zeros = 0
-                for b in range(n):
-                    if b_size[b] == 0 or not b_all[b]:
-                        continue
-                    if b_pass[b]:
-                        zeros += 1
-                        continue
-                    f = decay[zeros]
-                    zeros = 0
-                    for a in range(n_active):
-                        fail_avg[active[a]] *= f
-                    for m in range(b_nfail[b]):
-                        failed_here[b_fail[b, m]] = True
-                    for a in range(n_active):
-                        t = active[a]
-                        obs = 1.0 if failed_here[t] else 0.0
-                        fail_avg[t] = ALPHA * obs + (1.0 - ALPHA) * fail_avg[t]
-                    for m in range(b_nfail[b]):
-                        failed_here[b_fail[b, m]] = False
-                if zeros > 0:
-                    f = decay[zeros]
-                    for a in range(n_active):
-                        fail_avg[active[a]] *= f
-            old_active = n_active
-            n_active = 0
-            for t in range(ntests):
-                obs = 0.0
-                if p[t] < 1.0 and uniform(states, _S_TESTS) >= p[t]:
-                    obs = 1.0
-                fail_avg[t] = ALPHA * obs + (1.0 - ALPHA) * fail_avg[t]
-                if fail_avg[t] <= flaketol:
-                    active[n_active] = t
-                    n_active += 1
-            if measuring and n_active < old_active:
-                counters[C_DEMOTIONS] += old_active - n_active
-
-        if measuring:
-            counters[C_QUEUE_SUM] += pt - ph
-            counters[C_DEMOTED_SUM] += ntests - n_active
-
-        # arrivals of this tick, throttled by backpressure on the pending count
-        if use_trace:
-            n_arrive = 0
-            while tp + n_arrive < n_trace and trace_tick[tp + n_arrive] == tick:
-                n_arrive += 1
-        else:
-            carry += traffic * ARRIVAL_PATTERN[tick % 12]
-            n_arrive = int(carry)
-            carry -= n_arrive
-        queued = pt - ph
-        n_keep = n_arrive
-        if queued >= bp3:
-            n_keep = n_arrive // 8
-        elif queued >= bp2:
-            n_keep = n_arrive // 4
-        elif queued >= bp1:
-            n_keep = n_arrive // 2
-        if measuring:
-            counters[C_DROPPED] += n_arrive - n_keep
-            counters[C_CREATED] += n_keep
-        if n_keep > 0:
-            s_tick, s_origin, s_label, s_row, free_slots = _ensure_slots(
-                n_keep, s_tick, s_origin, s_label, s_row, free_slots, nfree)
-            e_n, e_t, e_v, free_rows = _ensure_rows(n_keep, e_n, e_t, e_v, free_rows, nfree)
-            if pt + n_keep > pq.shape[0]:
-                pt = _compact(pq, ph, pt)
-                ph = 0
-                if pt + n_keep > pq.shape[0]:
-                    pq = _grow(pq, pt + n_keep)
-            for i in range(n_keep):
-                if use_trace:
-                    c = tp + i
-                    count = 0
-                    for m in range(trace_ptr[c], trace_ptr[c + 1]):
-                        tmp_t[count] = trace_test[m]
-                        tmp_v[count] = trace_value[m]
-                        count += 1
-                else:
-                    count = _draw_effects(states, _S_ARRIVALS, culprit_prob, p_aff, ntests, values, tmp_t, tmp_v)
-                slot = _store(tick, tick, count, tmp_t, tmp_v, s_tick, s_origin, s_label, s_row,
-                              free_slots, e_n, e_t, e_v, free_rows, nfree)
-                if measuring and s_label[slot] == HARD:
-                    counters[C_CULPRITS] += 1
-                pq[pt] = slot
-                pt += 1
-        if use_trace:
-            tp += n_arrive
-
-    counters[C_ACTIVE] = n_active
-    counters[C_INFLIGHT] = (pt - ph) + (vt - vh)
+    counters[C_ACTIVE] = qs[Q_NACTIVE]
+    counters[C_INFLIGHT] = (qs[Q_PT] - qs[Q_PH]) + (qs[Q_VT] - qs[Q_VH])
     return counters, wait_hist, ttl_hist
