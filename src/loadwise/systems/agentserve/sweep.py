@@ -11,7 +11,7 @@ one pair per cell under `cells/`; `telemetry.load(run_folder)` reads them all),
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -57,12 +57,12 @@ def cell_row(result: SimResult, model_names: Sequence[str]) -> dict[str, Any]:
 
 
 def _run_chunk(cells: list[Cell], router: str | Router, seed: int, profiles: Profiles,
-               epoch: int = 0) -> list[SimResult]:
-    """Worker: simulate a chunk of cells in lockstep and return their results with telemetry."""
+               on_round: Callable[[Lockstep], None] | None = None) -> list[SimResult]:
+    """Simulate a chunk of cells in lockstep (in a worker when jobs > 1); results with telemetry."""
     rt = make_router(router) if isinstance(router, str) else router
     driver = Lockstep(cells, seed, profiles)
-    driver.run(rt)
-    return driver.results(record=True, epoch=epoch)
+    driver.run(rt, on_round)
+    return driver.results(record=True)
 
 
 def parse_number_list(text: str, option: str) -> list[float]:
@@ -134,22 +134,31 @@ def sweep(
     write_run_info(run_dir, RUN_KIND, config)
 
     todo = [c for c in cells if not (run_dir / "cells" / c.label / "metrics.json").is_file()]
+    per_cell = int(workflows)
     with make_progress(disable=not progress) as bar:
-        task = bar.add_task(f"sweep {router_name}", total=len(cells), info="")
-        bar.update(task, completed=len(cells) - len(todo))
+        # progress in workflows finished; cells done in an earlier (interrupted) run count as finished
+        task = bar.add_task(f"sweep {router_name}", total=len(cells) * per_cell, info="")
+        resumed = (len(cells) - len(todo)) * per_cell
+        bar.update(task, completed=resumed, info=f"{len(cells) - len(todo)}/{len(cells)} cells")
         if todo:
             n_chunks = min(int(jobs), len(todo))
             chunks = [todo[i::n_chunks] for i in range(n_chunks)]
             if n_chunks == 1:
-                _save_cells(run_dir, _run_chunk(chunks[0], router, seed, prof), prof)
-                bar.update(task, advance=len(todo))
+                def tick(driver: Lockstep) -> None:
+                    if driver.rounds % 100 == 0:
+                        bar.update(task, completed=resumed + driver.progress()[0])
+
+                _save_cells(run_dir, _run_chunk(chunks[0], router, seed, prof, tick), prof)
+                bar.update(task, completed=len(cells) * per_cell, info=f"{len(cells)}/{len(cells)} cells")
             else:
                 with ProcessPoolExecutor(max_workers=n_chunks) as pool:
                     futures = [pool.submit(_run_chunk, ch, router, seed, prof) for ch in chunks]
+                    finished = len(cells) - len(todo)
                     for fut in as_completed(futures):
                         done = fut.result()
                         _save_cells(run_dir, done, prof)
-                        bar.update(task, advance=len(done))
+                        finished += len(done)
+                        bar.update(task, advance=len(done) * per_cell, info=f"{finished}/{len(cells)} cells")
     table = pd.DataFrame([read_json(run_dir / "cells" / c.label / "metrics.json")["row"] for c in cells])
     write_text(run_dir / "table.csv", table.to_csv(index=False))
     build_report(table, config).write(run_dir)
