@@ -126,3 +126,17 @@ def test_queue_fits_recover_known_curves():
     assert fit.invert(float(fit.predict(37.0))) == pytest.approx(37.0)
     assert fit_queue(rates, np.array([9.0, 8.0, 7.0, 6.0]))[0] is None  # queue falling with rate: no inverse
     assert (nice_rate(9.43), nice_rate(27.16), nice_rate(123.4)) == (9.4, 27.0, 120.0)
+
+
+def test_data_without_a_grid_asks_for_one():
+    import pandas as pd
+
+    from loadwise.auditing.pipeline import run_audit
+    from loadwise.systems.agentserve.telemetry import Telemetry
+
+    n = 400
+    steps = pd.DataFrame({"rate": np.arange(n, dtype=float) + 1, "budget": 10.0, "model": "m", "strategy": "flash",
+                          "queue_depth": 1})
+    empty = pd.DataFrame({"rate": [], "budget": [], "workflow_latency": [], "violated": [], "cost_ratio": []})
+    with pytest.raises(ConfigError, match=r"^--rates-target: no value carries 1 % of the role steps \(400 distinct values\)"):
+        run_audit(Telemetry(steps, empty))

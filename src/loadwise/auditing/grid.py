@@ -66,7 +66,11 @@ def _grid_values(column: pd.Series, target: list[float] | None, min_share: float
             raise ConfigError(flag, "values must be positive numbers")
         return values
     shares = column.value_counts(normalize=True)
-    return sorted(float(v) for v, s in shares.items() if s >= min_share)
+    values = sorted(float(v) for v, s in shares.items() if s >= min_share)
+    if not values:
+        raise ConfigError(flag, f"no value carries {100 * min_share:g} % of the role steps ({column.nunique()} distinct "
+                          "values), so the data show no grid; name it with this option")
+    return values
 
 
 def _counts(column: pd.Series) -> dict[str, int]:
