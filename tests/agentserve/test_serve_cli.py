@@ -88,3 +88,17 @@ def test_calibrate_cli_writes_a_usable_profile(tmp_path, capsys):
     assert _run(["serve", "sweep", "--rates", "50", "--budgets", "50", "--workflows", "20",
                  "--profiles", str(tmp_path / "c" / "profiles.yaml"), "--out", str(tmp_path / "s2")]) == 0
     assert _run(["serve", "calibrate", str(tmp_path / "missing.csv")]) == 2
+
+
+def test_sweep_replays_arrival_times_from_a_file(tmp_path, capsys):
+    times = tmp_path / "arrivals.txt"
+    times.write_text("\n".join(str(0.5 * i) for i in range(80)))
+    assert _run(["serve", "sweep", "--rates", "120", "--budgets", "50", "--workflows", "60",
+                 "--replay", str(times), "--out", str(tmp_path / "r")]) == 0
+    wfs = telemetry.load(tmp_path / "r").workflows
+    assert (wfs["pattern"] == "replay").all()
+    assert sorted(wfs["arrival_time"]) == [0.5 * i for i in range(60)]
+    assert _run(["serve", "sweep", "--rates", "120", "--budgets", "50", "--workflows", "100",
+                 "--replay", str(times), "--out", str(tmp_path / "r2")]) == 2
+    assert "error: --replay: needs at least --workflows (100) arrival times, the file has 80" in capsys.readouterr().err
+    assert not (tmp_path / "r2").exists()

@@ -119,6 +119,9 @@ def sweep(
         make_router(router)  # fail early on a bad name
     prof = profiles if isinstance(profiles, Profiles) else load_profiles(profiles)
     replay_t = tuple(float(x) for x in replay) if replay is not None else None
+    if pattern == "replay" and (replay_t is None or len(replay_t) < int(workflows)):
+        have = 0 if replay_t is None else len(replay_t)
+        raise ConfigError("--replay", f"needs at least --workflows ({workflows}) arrival times, the file has {have}")
     cells = [Cell(float(r), float(b), int(workflows), pattern, discipline, replay_t).check()
              for r in rates for b in budgets]
     config = {
