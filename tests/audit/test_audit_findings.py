@@ -199,3 +199,16 @@ def test_tiers_with_one_and_the_same_outcome_are_redundant_not_untestable():
     assert pairs[(600, 1800)]["redundant"] is True
     assert pairs[(600, 1800)]["tests"]["violation"]["test"].endswith("(one outcome in both tiers)")
     assert pairs[(10, 600)]["redundant"] is False
+
+
+def test_training_telemetry_one_folder_per_epoch_gives_per_epoch_costs(tmp_path):
+    from loadwise.systems.agentserve import telemetry
+
+    for epoch in range(3):
+        steps, workflows = synthetic_telemetry(workflows_per_cell=20, steps_per_workflow=4, seed=epoch)
+        telemetry.write(tmp_path / "train" / "telemetry" / f"epoch-{epoch:04d}",
+                        steps.assign(epoch=epoch), workflows.assign(epoch=epoch))
+    f = loadwise.audit(tmp_path / "train").findings
+    assert f["source"]["steps"] == 3 * 4 * 5 * 20 * 4
+    assert f["cost"]["epochs_in_telemetry"] == 3
+    assert f["cost"]["old"]["steps_per_epoch"] == pytest.approx(4 * 5 * 20 * 4)
