@@ -1,8 +1,10 @@
 """Telemetry of the serving simulator: one row per role step, one row per workflow.
 
 This is the audit's input (see spec 04 "Telemetry"). Both tables are written as
-Parquet (`steps.parquet`, `workflows.parquet`) in a run folder. Times are seconds,
-rates are requests per minute, budgets are seconds.
+Parquet (`steps.parquet`, `workflows.parquet`) in a run folder by `write`; `load` reads
+them back, or the reference system's CSV (REFERENCE_CSV_FIELDS documents the mapping),
+or any CSV with a user mapping, into a `Telemetry`. Times are seconds, rates are
+requests per minute, budgets are seconds.
 """
 
 from __future__ import annotations
