@@ -44,15 +44,23 @@ def test_a_clean_history_lands_everything_at_once(tmp_path):
 
 
 def test_a_failing_target_is_a_hard_culprit_that_never_lands(tmp_path):
-    path = write_history(tmp_path / "h.csv", broken={(107, 3)}, flaky={(150, 1)})
-    trace = load_trace(path)
-    assert trace.marked_bad == 1
-    assert sorted(trace.effect_value.tolist()) == [0.0, 0.5]
+    path = write_history(tmp_path / "h.csv", broken={(107, 3)})
     m = replay_csv(path, {"verify_latency": 1})
     assert m["culprits_created"] == 1
     assert m["culprits_rejected"] == 1 and m["culprits_escaped"] == 0
+    # every other change landed: in its first round (its minibatches passed), or
+    # after a solo verification when all its minibatches held the culprit
+    assert m["changes_landed"] == 179 and m["in_flight"] == 0
     assert m["innocents_rejected"] == 0
-    assert m["changes_landed"] + m["changes_rejected"] + m["in_flight"] == 180
+    assert m["verifications"] == m["innocent_flagged"] + 1
+    assert m["wait_time_max"] <= 1 + 1 + 1  # round, queue for verification, verification
+
+
+def test_flaky_and_failed_targets_become_effects(tmp_path):
+    trace = load_trace(write_history(tmp_path / "h.csv", broken={(107, 3)}, flaky={(150, 1), (151, 1)}))
+    assert trace.marked_bad == 1 and trace.ntests == 8 and trace.ticks == 6
+    assert sorted(trace.effect_value.tolist()) == [0.0, 0.5, 0.5]
+    assert trace.effect_ptr[-1] == 3
 
 
 @pytest.mark.parametrize(
