@@ -161,3 +161,19 @@ def test_bad_cells_name_the_field():
         Cell(10, 0).check()
     with pytest.raises(ConfigError, match="^discipline: unknown queue discipline 'lifo'"):
         Cell(10, 10, discipline="lifo").check()
+
+
+def test_four_call_round_matches_router_round(profiles):
+    cells = [Cell(50, 50, 120), Cell(150, 10, 120)]
+    router = make_router("least-loaded")
+    manual = Lockstep(cells, 5, profiles)
+    while True:
+        plans = manual.next_plans()
+        if manual.done:
+            break
+        if plans is not None:
+            manual.apply_plans(router.plan(plans))
+        manual.apply_actions(router.route(manual.next_steps()))
+    auto = run_cells(cells, router, 5, profiles, record=False)
+    for a, b in zip(manual.results(record=False), auto):
+        np.testing.assert_equal(a.metrics, b.metrics)

@@ -90,6 +90,9 @@ class Lockstep:
         self._tpot_full = p.tpot * (1.0 + p.tpot_growth * np.log(self._cap))
         self.rounds = 0
         self.decisions = 0
+        self._plans: list = []   # (simulation, workflow) of the last next_plans()
+        self._steps: list = []   # (simulation, workflow, call) of the last next_steps()
+        self._extra: dict = {}
 
     @property
     def done(self) -> bool:
@@ -99,30 +102,52 @@ class Lockstep:
 
     def step(self, router: Router) -> bool:
         """Advance every simulation to its next decisions and answer them; False when all are done."""
+        oracle = bool(getattr(router, "needs_oracle", False))
+        name = getattr(router, "name", "router")
+        plans = self.next_plans(oracle)
+        if self.done:
+            return False
+        if plans is not None:
+            self.apply_plans(router.plan(plans), name)
+        self.apply_actions(router.route(self.next_steps(oracle)), name)
+        return True
+
+    # the same round in four calls, for callers that decide outside a Router (e.g. a gym env)
+
+    def next_plans(self, oracle: bool = False) -> PlanBatch | None:
+        """Run every simulation to its next decisions; the workflows needing a plan now, or None."""
         self.active = [s for s in self.active if s.advance()]
         if not self.active:
-            return False
+            return None
         self.rounds += 1
-        plans = [(s, wf) for s in self.active for wf in s.pending_plans]
-        if plans:
-            for s in self.active:
-                s.pending_plans = []
-            batch = self._plan_batch(plans, bool(getattr(router, "needs_oracle", False)))
-            plan = router.plan(batch)
-            self._apply_plans(plans, plan, getattr(router, "name", "router"))
-        steps = [(s, wf, ci) for s in self.active for wf, ci in s.pending_steps]
+        self._plans = [(s, wf) for s in self.active for wf in s.pending_plans]
+        for s in self.active:
+            s.pending_plans = []
+        return self._plan_batch(self._plans, oracle) if self._plans else None
+
+    def apply_plans(self, plan: Plan, name: str = "router") -> None:
+        """Hand the plans for the last `next_plans()` batch back (row-aligned)."""
+        self._apply_plans(self._plans, plan, name)
+        self._plans = []
+
+    def next_steps(self, oracle: bool = False) -> StepBatch:
+        """The role steps ready now (after plans were applied); answer with `apply_actions`."""
+        self._steps = [(s, wf, ci) for s in self.active for wf, ci in s.pending_steps]
         for s in self.active:
             s.pending_steps = []
-        batch, extra = self._step_batch(steps, bool(getattr(router, "needs_oracle", False)))
-        actions = np.asarray(router.route(batch))
+        batch, self._extra = self._step_batch(self._steps, oracle)
+        return batch
+
+    def apply_actions(self, actions: np.ndarray, name: str = "router") -> None:
+        """Dispatch the last `next_steps()` batch with int actions in [0, N_ACTIONS)."""
+        steps = self._steps
+        actions = np.asarray(actions)
         if actions.shape != (len(steps),) or not np.issubdtype(actions.dtype, np.integer) \
                 or actions.min() < 0 or actions.max() >= N_ACTIONS:
-            raise ValueError(
-                f"router {getattr(router, 'name', router)!r} must return {len(steps)} int actions in [0, {N_ACTIONS})"
-            )
-        self._dispatch(steps, actions, extra)
+            raise ValueError(f"router {name!r} must return {len(steps)} int actions in [0, {N_ACTIONS})")
+        self._dispatch(steps, actions, self._extra)
         self.decisions += len(steps)
-        return True
+        self._steps, self._extra = [], {}
 
     def run(self, router: Router, on_round: Callable[[Lockstep], None] | None = None) -> None:
         """Step until every simulation has finished."""
