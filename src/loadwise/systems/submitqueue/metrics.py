@@ -5,6 +5,8 @@ be compared with the seed's figures. Ground-truth metrics count every change by 
 true label: a hard culprit breaks some test for sure (an effect of 0), a partial
 culprit only makes tests flaky, a clean change has no effect. Rates are per 1000
 changes offered to the queue (arrivals, resubmissions and those turned away).
+Time to land counts from a change's first submission, so the fix cycle of a rejected
+change is included; like `avg_submit_time`, a wait of w ticks is (w + 1) ticks of hours.
 """
 
 from __future__ import annotations

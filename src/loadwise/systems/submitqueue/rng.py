@@ -5,6 +5,9 @@ run is a pure function of its seed on every platform, and so that independent st
 (arrivals, resubmissions, test outcomes, design matrices) can be derived from one seed:
 two configurations run on the same seed then see the same arrivals and culprits, which
 is what common random numbers need.
+
+These functions are inlined into the kernel, whose on-disk numba cache does not notice
+edits here: after changing this file, delete the package's `__pycache__`.
 """
 
 from __future__ import annotations
