@@ -151,3 +151,32 @@ def evaluate_checkpoint(path, rates: tuple[float, ...] | None = None, budgets: t
                                 workflows, seed, Constraint.parse(config["constraint"]), router.name, on_router)
     finally:
         torch.set_num_threads(threads)
+
+
+def mix_of(ev: Evaluation, router: str, **where: float) -> tuple[np.ndarray, np.ndarray]:
+    """(model shares, strategy shares) of `router` over the cells matching `where` (e.g. budget=20),
+    weighted by role steps."""
+    c = ev.cells[ev.cells["router"] == router]
+    for key, value in where.items():
+        c = c[c[key] == value]
+    if c.empty:
+        raise ValueError(f"no cells of {router!r} with {where}")
+    steps = c["steps"].to_numpy()[:, None]
+    models = (c[[f"model:{m}" for m in MODELS]].to_numpy() * steps).sum(0)
+    strategies = (c[[f"strategy:{s}" for s in STRATEGIES]].to_numpy() * steps).sum(0)
+    return models / models.sum(), strategies / strategies.sum()
+
+
+def mix_shift(ev: Evaluation, router: str, axis: str, a: float, b: float) -> float:
+    """How much the router's mix changes between `axis` = a and = b: the larger total-variation
+    distance of its model mix and of its strategy mix. 0 means blind to that axis."""
+    ma, sa = mix_of(ev, router, **{axis: a})
+    mb, sb = mix_of(ev, router, **{axis: b})
+    return float(max(0.5 * np.abs(ma - mb).sum(), 0.5 * np.abs(sa - sb).sum()))
+
+
+def collapsed(ev: Evaluation, router: str, share: float = 0.9) -> bool:
+    """True when the router sends ≥ `share` of its role steps to one model and ≥ `share` to one
+    strategy over the whole grid: the reference's failure (95 % Llama-3B, one strategy)."""
+    models, strategies = mix_of(ev, router)
+    return bool(models.max() >= share and strategies.max() >= share)
