@@ -11,8 +11,9 @@ first writer of a key wins.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
-from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -40,12 +41,31 @@ RUNS = sa.Table(
 )
 
 
+def engine_options(url: str) -> dict[str, Any]:
+    """SQLAlchemy engine options: for SQLite, a 60 s lock wait and write-ahead logging.
+
+    WAL with synchronous=NORMAL keeps every committed run across a killed process (only
+    a power loss can drop the last commits) and avoids an fsync per finished run, and
+    it lets readers (a second tuner, optuna-dashboard) work while the tuner writes.
+    """
+    if not url.startswith("sqlite:///"):
+        return {}
+    path = url.removeprefix("sqlite:///")
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=60, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    return {"creator": connect}
+
+
 class RunCache:
     """Read and write finished runs of one study in an RDB."""
 
     def __init__(self, url: str, study: str) -> None:
-        kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-        self.engine = sa.create_engine(url, **kwargs)
+        self.engine = sa.create_engine(url, **engine_options(url))
         self.study = study
         _META.create_all(self.engine, checkfirst=True)
 
@@ -75,7 +95,7 @@ class RunCache:
             return int(conn.execute(sa.select(sa.func.count()).select_from(RUNS)
                                     .where(RUNS.c.study == self.study)).scalar_one())
 
-    def table(self, knobs: Iterable[str] = ()) -> pd.DataFrame:
+    def table(self) -> pd.DataFrame:
         """Every run of this study, one row each: config knobs, scenario, seed, metrics, seconds."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(RUNS).where(RUNS.c.study == self.study)
@@ -89,8 +109,7 @@ class RunCache:
             rec.update({f"scenario.{k}": v for k, v in json.loads(r["params"]).items()})
             rec.update({f"metric.{k}": v for k, v in json.loads(r["metrics"]).items()})
             records.append(rec)
-        frame = pd.DataFrame.from_records(records)
-        return frame
+        return pd.DataFrame.from_records(records)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -24,10 +24,9 @@ SEED5_EXPECTED_DIFFERENCES = {
 
 def seed5() -> ScenarioSet:
     """The seed's five weighted scenarios, from `loadwise.systems.submitqueue.scenarios`."""
-    from loadwise.systems.submitqueue import scenarios as sq
+    from loadwise.systems.submitqueue.scenarios import SEED_SCENARIOS
 
-    return ScenarioSet(tuple(Scenario(name, weight, params) for name, weight, params in sq.seed_scenarios()),
-                       name="seed5")
+    return ScenarioSet(tuple(Scenario(s.name, s.weight, s.params()) for s in SEED_SCENARIOS.values()), name="seed5")
 
 
 def seed_stochastic() -> ScenarioSet:

@@ -70,6 +70,7 @@ class Synthetic:
         Param("fault", str, "none", choices=("none", "raise", "crash", "hang"),
               help="inject a failure when x1 > fault_above"),
         Param("fault_above", float, 0.9, low=0.0, high=1.0),
+        Param("seconds", float, 0.0, low=0.0, help="wall-clock time each run takes (imitates a slow simulator)"),
     ]
     objectives = {
         "cost": Objective("cost", "minimize", _cost, failure_value=100.0, description="expected quadratic cost + noise"),
@@ -84,6 +85,8 @@ class Synthetic:
         x = np.array([config[k] for k in KNOBS])
         if scenario["fault"] != "none" and x[0] > scenario["fault_above"]:
             _inject(scenario["fault"])
+        if scenario["seconds"] > 0:
+            time.sleep(scenario["seconds"])
         rng = np.random.default_rng(seed)
         shared, interaction = rng.standard_normal(), rng.standard_normal(len(KNOBS))
         own = np.random.default_rng([seed, _config_hash(x)]).standard_normal()

@@ -155,10 +155,17 @@ class ConfigEvaluation:
     # what to run
 
     def next_spec(self) -> RunSpec | None:
-        """The next run this evaluation needs (incumbent runs for pairing first), or None."""
-        if self.status != "running":
-            return None
-        while self.plan_cells:
+        """The next run this evaluation needs (incumbent runs for pairing first), or None.
+
+        Cells whose values the stage already holds (a config proposed twice, runs shared
+        with another trial) are used without running again.
+        """
+        while self.status == "running":
+            if not self.plan_cells:
+                if self.waiting:
+                    return None
+                self._replicate_or_finish()
+                continue
             cell = self.plan_cells[0]
             if self.racing and cell not in self.data.values[self.incumbent]:
                 spec = self.plan.spec(self.data.configs[self.incumbent], cell)
@@ -188,9 +195,6 @@ class ConfigEvaluation:
         if self.racing and self._worse_than_incumbent():
             self.status = "dropped"
             self._remember_diff_variances()
-            return
-        if not self.plan_cells and not self.waiting:
-            self._replicate_or_finish()
 
     def _replicate_or_finish(self) -> None:
         means, variances, dofs, counts, unknown = self._scenario_stats(own_values=True)

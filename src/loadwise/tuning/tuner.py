@@ -17,7 +17,6 @@ finished runs from the cache.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from optuna.trial import TrialState
 
 from loadwise.errors import ConfigError
 from loadwise.evaluate import Evaluator, RunCache, make_backend
+from loadwise.evaluate.cache import engine_options
 from loadwise.evaluate.runs import RunResult, canonical
 from loadwise.progress import make_progress
 from loadwise.rundir import new_run_dir, read_run_info, write_run_info
@@ -105,7 +105,7 @@ class Tuner:
         if s.min_replicates < 1 or s.max_replicates < s.min_replicates:
             raise ConfigError("replicates", "need 1 <= min_replicates <= max_replicates")
         self.storage_url = s.storage or f"sqlite:///{(run_dir / 'study.db').resolve()}"
-        self.storage = optuna.storages.RDBStorage(self.storage_url, engine_kwargs=_engine_kwargs(self.storage_url))
+        self.storage = optuna.storages.RDBStorage(self.storage_url, engine_kwargs=engine_options(self.storage_url))
         self.cache = RunCache(self.storage_url, s.study_name)
         self.backend_args = (backend, jobs, s.timeout, address)
         self.progress_enabled = progress
@@ -131,7 +131,6 @@ class Tuner:
             sampler = optuna.samplers.TPESampler(
                 seed=s.seed * 1000 + k, multivariate=True, constant_liar=True,
                 n_startup_trials=10 if k == 0 else max(1, s.promote),
-                constraints_func=_constraint_values if self.constraints else None,
             )
         else:
             raise ConfigError("sampler", f"{s.sampler!r} is not allowed (one of tpe, random)")
@@ -162,7 +161,7 @@ class Tuner:
                     key = canonical(config)
                     data.completed[key] = t.value
                     data.feasible[key] = all(c <= 0 for c in t.user_attrs.get("constraints", []))
-                    self.records.append(_record_from_trial(t, k, config))
+                self.records.append(_record_from_trial(t, k, config))
             data.incumbent = data.best_key()
         self.records.sort(key=lambda r: r.number)
 
@@ -257,6 +256,8 @@ class Tuner:
         trial.set_user_attr("stage", k)
         constraint_values = self._constraint_values(data, e.key)
         trial.set_user_attr("constraints", constraint_values)
+        for c, v in zip(self.constraints, constraint_values):
+            trial.set_constraint(str(c), v)  # Optuna 5: samplers read constraints from the trial
         by = data.scenario_means(e.key)
         means = {s: float(sum(v) / len(v)) for s, v in by.items()}
         trial.set_user_attr("scenario_means", means)
@@ -324,16 +325,16 @@ class Tuner:
 
 
 def _record_from_trial(t: optuna.trial.FrozenTrial, k: int, config: dict[str, Any]) -> TrialRecord:
+    """A finished trial of an earlier process, as this process would have recorded it."""
     means = t.user_attrs.get("scenario_means", {})
     cells = t.user_attrs.get("cells", [])
     reps = {s: sum(1 for c in cells if c[0] == s) for s in means}
     ci = t.user_attrs.get("ci")
-    return TrialRecord(t.user_attrs.get("number", t.number + 1), k, config, "complete", t.value,
-                       math.nan if ci is None else ci, means, reps)
-
-
-def _constraint_values(trial: optuna.trial.FrozenTrial) -> Sequence[float]:
-    return trial.user_attrs.get("constraints", [])
+    number = t.user_attrs.get("number", t.number + 1)
+    if t.state == TrialState.COMPLETE:
+        return TrialRecord(number, k, config, "complete", t.value, math.nan if ci is None else ci, means, reps)
+    partial = t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else math.nan
+    return TrialRecord(number, k, config, "dropped", partial, math.nan, means, reps, t.user_attrs.get("dropped", ""))
 
 
 def _distributions(system: System) -> dict[str, Any]:
@@ -349,10 +350,6 @@ def _distributions(system: System) -> dict[str, Any]:
     if not space:
         raise ConfigError("system", f"{system.name} has no knobs with a search range")
     return space
-
-
-def _engine_kwargs(url: str) -> dict[str, Any]:
-    return {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
 
 
 def prepare_run(settings: TuneSettings, out: str | Path | None, resume: str | Path | None

@@ -1,0 +1,107 @@
+"""Seeds and common random numbers, the process pool's failure handling, Ray, the run cache."""
+
+import numpy as np
+import pytest
+
+from loadwise.evaluate import Evaluator, InlineBackend, LocalPool, RunCache, RunSpec, execute, run_seed
+from loadwise.scenarios import get_scenario_set
+from loadwise.systems.synthetic import Synthetic
+from loadwise.tuning.aggregate import Aggregate
+from loadwise.tuning.racing import StagePlan
+
+SYSTEM = Synthetic()
+
+
+def plan(set_name="synthetic5", seed=7):
+    return StagePlan(0, get_scenario_set(set_name), 1.0, seed, SYSTEM.objectives["cost"], Aggregate("mean"))
+
+
+def test_seeds_depend_on_study_scenario_replicate_and_purpose_only():
+    p = plan()
+    a = p.spec({"x1": 0.1}, ("spike", 2))
+    b = p.spec({"x1": 0.9, "x2": 0.2}, ("spike", 2))
+    assert a.seed == b.seed == run_seed(7, "spike", 2)
+    assert a.params == b.params
+    seeds = {run_seed(7, s, r) for s in ("normal", "spike") for r in range(50)}
+    assert len(seeds) == 100
+    fresh = {run_seed(7, s, r, "validate") for s in ("normal", "spike") for r in range(50)}
+    assert not seeds & fresh
+    assert run_seed(8, "spike", 2) != run_seed(7, "spike", 2)
+
+
+def test_stochastic_draws_are_common_across_configs():
+    p = plan("synthetic-stochastic")
+    a, b = p.spec({"x1": 0.1}, ("stochastic", 3)), p.spec({"x1": 0.8}, ("stochastic", 3))
+    assert a.params == b.params and a.seed == b.seed
+    assert p.spec({"x1": 0.1}, ("stochastic", 4)).params != a.params
+
+
+def test_crn_cuts_variance_of_a_difference():
+    x, y = {"x1": 0.40, "x2": 0.5}, {"x1": 0.45, "x2": 0.55}
+    scenario = dict(get_scenario_set("synthetic5")["normal"].params)
+    crn = [SYSTEM.run(x, scenario, run_seed(1, "normal", r))["cost"] - SYSTEM.run(y, scenario, run_seed(1, "normal", r))["cost"]
+           for r in range(300)]
+    ind = [SYSTEM.run(x, scenario, run_seed(1, "normal", r))["cost"] - SYSTEM.run(y, scenario, run_seed(2, "normal", r))["cost"]
+           for r in range(300)]
+    assert np.var(ind) > 3 * np.var(crn)
+
+
+def test_execute_turns_exceptions_into_failed_runs():
+    spec = RunSpec({"x1": 0.95}, "s", {"fault": "raise"}, 0, 1)
+    result = execute(SYSTEM, spec)
+    assert not result.ok and result.reason == "injected failure (fault=raise)"
+    assert result.value(SYSTEM.objectives["cost"]) == 100.0
+    bad = execute(SYSTEM, RunSpec({"x1": 2.0}, "s", {}, 0, 1))
+    assert not bad.ok and "x1" in bad.reason
+
+
+def test_pool_survives_crash_and_hang_and_keeps_good_runs():
+    pool = LocalPool(SYSTEM, jobs=2, timeout=3.0)
+    specs = {
+        "ok": RunSpec({"x1": 0.2}, "s", {}, 0, 1),
+        "crash": RunSpec({"x1": 0.95}, "s", {"fault": "crash"}, 0, 1),
+        "hang": RunSpec({"x1": 0.95}, "s", {"fault": "hang"}, 0, 1),
+        "ok2": RunSpec({"x1": 0.3}, "s", {}, 0, 2),
+    }
+    try:
+        done = Evaluator(pool).run_all(specs.values())
+    finally:
+        pool.close()
+    by = {name: done[s.key] for name, s in specs.items()}
+    assert by["ok"].ok and by["ok2"].ok
+    assert by["ok"].metrics == SYSTEM.run({"x1": 0.2}, {}, 1)
+    assert not by["crash"].ok and by["crash"].reason == "worker process crashed (exit code 3)"
+    assert not by["hang"].ok and by["hang"].reason == "timeout after 3 s"
+
+
+def test_cache_answers_finished_runs(tmp_path):
+    cache = RunCache(f"sqlite:///{tmp_path / 'c.db'}", "study")
+    ev = Evaluator(InlineBackend(SYSTEM), cache)
+    specs = [RunSpec({"x1": v}, "s", {}, 0, 1) for v in (0.1, 0.2)]
+    first = ev.run_all(specs)
+    assert ev.executed == 2
+    again = Evaluator(InlineBackend(SYSTEM), RunCache(f"sqlite:///{tmp_path / 'c.db'}", "study"))
+    second = again.run_all(specs)
+    assert again.executed == 0 and again.reused == 2
+    assert all(second[k].metrics == first[k].metrics and second[k].cached for k in first)
+    table = cache.table()
+    assert set(table["config.x1"]) == {0.1, 0.2} and "metric.cost" in table and "seconds" in table
+
+
+def test_ray_backend_on_a_local_two_cpu_instance():
+    ray = pytest.importorskip("ray")
+    from loadwise.evaluate import RayBackend
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        backend = RayBackend(SYSTEM, timeout=20.0)
+        specs = [RunSpec({"x1": v}, "s", {}, 0, 3) for v in (0.1, 0.5)]
+        specs.append(RunSpec({"x1": 0.95}, "s", {"fault": "raise"}, 0, 3))
+        done = Evaluator(backend).run_all(specs)
+        backend.close()
+        assert backend.capacity == 2
+        for s in specs[:2]:
+            assert done[s.key].ok and done[s.key].metrics == execute(SYSTEM, s).metrics
+        assert done[specs[2].key].reason == "injected failure (fault=raise)"
+    finally:
+        ray.shutdown()

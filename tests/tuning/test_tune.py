@@ -1,0 +1,164 @@
+"""The robust tuner end to end on the synthetic system: fidelity stages, resume, storage, CLI."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import optuna
+import pandas as pd
+import pytest
+
+import loadwise
+from loadwise.cli import main
+from loadwise.systems.command import CommandSystem
+from loadwise.systems.synthetic import SCENARIOS, Synthetic
+
+FAST = dict(backend="inline", progress=False, validate_top=0, slice_points=0)
+
+
+def test_best_value_is_always_a_full_set_value(tmp_path):
+    result = loadwise.tune("synthetic", "synthetic5", trials=30, out=tmp_path / "r", **FAST)
+    full = [r for r in result.trials if r.stage == 2 and r.state == "complete"]
+    assert full, "the last stage completed trials"
+    best = min(full, key=lambda r: r.value)
+    assert result.best_value == best.value and result.best_config == best.config
+    assert set(best.scenario_means) == {n for n, _, _ in SCENARIOS}
+    partial_best = min(r.value for r in result.trials if r.stage == 0 and r.state == "complete")
+    assert partial_best != result.best_value  # a normal-only value never wins the full-set best
+    studies = optuna.get_all_study_names(f"sqlite:///{tmp_path / 'r' / 'study.db'}")
+    assert sorted(studies) == ["loadwise.stage0", "loadwise.stage1", "loadwise.stage2"]
+
+
+def test_study_stopped_early_still_reports_a_full_set_value(tmp_path):
+    result = loadwise.tune("synthetic", "synthetic5", trials=6, out=tmp_path / "r", **FAST)
+    assert max(r.stage for r in result.trials if r.number <= 6) == 0
+    final = [r for r in result.trials if r.stage == 2 and r.state == "complete"]
+    assert final and all(len(r.scenario_means) == 5 for r in final)
+    assert result.best_value == min(r.value for r in final)
+
+
+def test_run_folder_and_report(tmp_path):
+    result = loadwise.tune("synthetic", "synthetic5", trials=14, out=tmp_path / "r", backend="inline",
+                           progress=False, validate_top=2, validate_replicates=2, slice_points=1)
+    folder = tmp_path / "r"
+    for name in ("run.json", "study.db", "runs.parquet", "report.md", "report.html", "history.png", "result.json"):
+        assert (folder / name).is_file(), name
+    runs = pd.read_parquet(folder / "runs.parquet")
+    assert {"config.x1", "scenario", "seed", "metric.cost", "seconds", "purpose"} <= set(runs.columns)
+    assert set(runs["purpose"]) == {"search", "validate", "slice"}
+    validated = result.validation.summary
+    assert {"robust-best", "defaults", "normal-only-optimum"} <= set(validated["config"])
+    text = (folder / "report.md").read_text()
+    assert "Single-scenario optimum vs robust optimum" in text and "Validation on fresh seeds" in text
+    info = json.loads((folder / "run.json").read_text())
+    assert info["kind"] == "tune" and info["config"]["scenario_set"]["scenarios"][0]["name"] == "normal"
+
+
+def test_constraint_is_respected(tmp_path):
+    result = loadwise.tune("synthetic", "synthetic5", trials=25, fidelity="none", constraints=["resource_use<=40"],
+                           out=tmp_path / "r", **FAST)
+    assert result.best_config["x1"] <= 0.40
+
+
+def test_stochastic_mode_and_maximize(tmp_path):
+    result = loadwise.tune("synthetic", "synthetic-stochastic", trials=8, objective="score", min_replicates=2,
+                           out=tmp_path / "r", **FAST)
+    assert all(set(r.scenario_means) == {"stochastic"} for r in result.trials)
+    assert result.best_value == max(r.value for r in result.trials if r.state == "complete")
+
+
+def test_processes_share_a_study_through_storage(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    loadwise.tune("synthetic", "synthetic5", trials=12, fidelity="none", storage=url, out=tmp_path / "a", **FAST)
+    second = loadwise.tune("synthetic", "synthetic5", trials=20, fidelity="none", storage=url, out=tmp_path / "b", **FAST)
+    study = optuna.load_study(study_name="loadwise.stage0", storage=url)
+    assert len(study.trials) == 20 and len(second.trials) == 20  # the second process added 8
+
+
+def test_command_line_simulator_is_tunable(tmp_path):
+    sim = tmp_path / "sim.py"
+    sim.write_text(textwrap.dedent("""
+        import json, sys
+        job = json.load(sys.stdin)
+        x, load = job["config"]["x"], job["scenario"]["load"]
+        print(json.dumps({"cost": (x - load) ** 2}))
+    """))
+    spec = tmp_path / "sim.yaml"
+    spec.write_text(textwrap.dedent(f"""
+        name: sim
+        command: ["{sys.executable}", "{sim}"]
+        knobs: [{{name: x, type: float, default: 0, search: [0, 4]}}]
+        scenario_params: [{{name: load, type: float, default: 1}}]
+        objective: {{metric: cost, direction: minimize, failure_value: 1.0e6}}
+    """))
+    scen = tmp_path / "s.yaml"
+    scen.write_text("scenarios:\n  - {name: a, weight: 1, load: 1}\n  - {name: b, weight: 1, load: 3}\n")
+    result = loadwise.tune(CommandSystem.from_file(spec), scen, trials=12, fidelity="none", out=tmp_path / "r", **FAST)
+    assert abs(result.best_config["x"] - 2.0) < 1.0
+
+
+DRIVER = """
+import sys, loadwise
+loadwise.tune("synthetic", sys.argv[2], trials=40, out=sys.argv[1], backend="inline", progress=False,
+              validate_top=0, slice_points=0)
+"""
+
+
+def cached_keys(db):
+    with sqlite3.connect(db) as conn:
+        return {k for (k,) in conn.execute("select key from loadwise_runs")}
+
+
+def test_resume_after_kill_loses_and_reruns_nothing(tmp_path):
+    scen = tmp_path / "slow.yaml"
+    rows = "".join(f"  - {{name: {n}, weight: {w}, load: {p['load']}, seconds: 0.02}}\n" for n, w, p in SCENARIOS)
+    scen.write_text("scenarios:\n" + rows)
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(run), str(scen)])
+    db = run / "study.db"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        time.sleep(0.2)
+        try:
+            if len(cached_keys(db)) >= 30:
+                break
+        except sqlite3.Error:
+            continue
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = cached_keys(db)
+    assert len(before) >= 30
+    result = loadwise.tune(resume=run, **FAST)
+    after = cached_keys(db)
+    assert before <= after
+    assert result.simulations == len(after) - len(before)  # every fresh run is new: nothing re-ran
+    assert result.cached > 0 and result.best_config is not None
+    assert len([r for r in result.trials if r.number <= 40]) >= 40
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scenarios", "{bad}"], "weight: must be a positive finite number, got -1.0"),
+        (["--scenarios", "{unknown}"], "scenarios.normal.trafic: unknown parameter; allowed: load"),
+        (["--scenarios", "synthetic5", "--aggregate", "cvar:2"], "--aggregate: 'cvar:2' is not allowed"),
+        (["--scenarios", "synthetic5", "--fidelity", "fast"], "--fidelity: 'fast' is not allowed (one of seed, none)"),
+        (["--scenarios", "nothing"], "--scenarios: unknown scenario set 'nothing'"),
+    ],
+)
+def test_cli_errors_are_one_line(tmp_path, capsys, args, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("scenarios:\n  - {name: normal, weight: -1}\n")
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text('[[scenarios]]\nname = "normal"\nweight = 1\ntrafic = 8\n')
+    args = [a.format(bad=bad, unknown=unknown) for a in args]
+    with pytest.raises(SystemExit) as info:
+        main(["tune", "--system", "synthetic", "--trials", "2", "--out", str(tmp_path / "r"), *args])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.startswith("error:") and "Traceback" not in err
