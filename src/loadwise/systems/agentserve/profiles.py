@@ -19,7 +19,7 @@ MATH test-set level distribution equals the model's reference MATH accuracy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -161,7 +161,8 @@ def load_profiles(path: str | Path | None = None) -> Profiles:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(label, f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
-    return profiles_from_dict(raw, label)
+    profiles = profiles_from_dict(raw, label)
+    return profiles if path is not None else replace(profiles, path="shipped")
 
 
 def profiles_from_dict(raw: Any, label: str = "profiles") -> Profiles:
