@@ -4,6 +4,9 @@ All draws of a run come from its seed alone, never from routing decisions, so ev
 router faces the same arrivals, items and per-call draws (common random numbers), and
 the clairvoyant oracle can know them in advance. Two cells with the same seed see the
 same items and the same unit-rate arrival process, scaled to their rate.
+
+Items: subject and level are drawn independently from the MATH test set's marginal
+distributions (the joint table is not shipped); an item is its (subject, level).
 """
 
 from __future__ import annotations
