@@ -38,16 +38,19 @@ _IO = TOPOLOGIES.index("IO")
 def reference_plan(batch: PlanBatch) -> Plan:
     """The reference's budget-blind planner.
 
-    Topology uniform over the six (from `u_plan`); 2 agents for levels 1-2, 3 for
-    levels 3-5; agent 0 is the subject's expert, the others generalists in turn. This
-    gives ~4.6 calls per workflow on the MATH level mix (the seed: ~4,550 role steps
-    per 1,000 workflows).
+    Topology uniform over the six; 2 agents for levels 1-2, 3 for levels 4-5 and 2 or 3
+    (evenly) for level 3; agent 0 is the subject's expert, the others generalists in
+    turn. All choices come from `u_plan` (its successive base-6 digits). This gives ~4.5
+    calls per workflow on the MATH level mix (the seed: ~4,550 role steps per 1,000
+    workflows).
     """
     B = len(batch)
     scaled = batch.u_plan * len(TOPOLOGIES)
     topology = np.minimum(scaled.astype(np.int64), len(TOPOLOGIES) - 1)
-    n_agents = np.where(batch.level <= 2, 2, 3).astype(np.int64)
-    offset = ((scaled - topology) * len(_GENERALISTS)).astype(np.int64)
+    rest = (scaled - topology) * len(_GENERALISTS)
+    offset = np.minimum(rest.astype(np.int64), len(_GENERALISTS) - 1)
+    coin = (rest - offset) < 0.5
+    n_agents = np.where(batch.level <= 2, 2, np.where(batch.level >= 4, 3, np.where(coin, 2, 3))).astype(np.int64)
     roles = np.full((B, MAX_AGENTS), -1, dtype=np.int64)
     roles[:, 0] = np.asarray(EXPERT_OF_SUBJECT)[batch.subject]
     for a in range(1, MAX_AGENTS):
