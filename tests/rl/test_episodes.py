@@ -45,3 +45,25 @@ def test_lambda_of_the_workflows_tier_prices_its_cost():
     _, executor = build_decisions(plans, steps, outcomes, np.array([0.0, 3.0]), PPOConfig(gae_lambda=1.0))
     # (A_r - λ A_c) / (1 + λ): tier 0 -> 1, tier 1 -> (1 - 3) / 4
     np.testing.assert_allclose(executor.advantage.numpy(), [1.0, -0.5])
+
+
+def test_per_tier_normalization_gives_each_tier_unit_scale():
+    n = 200
+    rng = np.random.default_rng(0)
+    tier = np.repeat([0, 1], n // 2)
+    plans = log(np.zeros(n, int), np.arange(n), np.arange(n), np.zeros(n), np.zeros(n), action_width=3)
+    steps = log(np.zeros(n, int), np.arange(n), np.arange(n, 2 * n), np.zeros(n), np.zeros(n))
+    # tier 0: rewards 0/1; tier 1: rewards differ by a few hundredths only
+    reward = np.where(tier == 0, rng.integers(0, 2, n), 0.9 + 0.02 * rng.integers(0, 2, n)).astype(float)
+    outcomes = Outcomes(np.zeros(n, int), np.arange(n), reward, np.zeros(n), tier)
+    both = np.concatenate([tier, tier])  # planner decisions, then executor decisions
+
+    def advantages(**kw):
+        planner, executor = build_decisions(plans, steps, outcomes, np.zeros(2), PPOConfig(), **kw)
+        return np.concatenate([planner.advantage.numpy(), executor.advantage.numpy()])
+
+    plain, scaled = advantages(), advantages(normalize_per_tier=True)
+    assert plain[both == 1].std() < 0.1 * plain[both == 0].std()
+    for t in (0, 1):
+        assert abs(scaled[both == t].mean()) < 1e-5
+        assert abs(scaled[both == t].std() - 1) < 1e-3

@@ -63,6 +63,8 @@ def eval_command(
     seed: int = typer.Option(12345, "--seed", help="Evaluation seed (the same for every router)."),
     baselines: str = typer.Option("all", "--baselines", help="Comma-separated baseline names, or all."),
     greedy: bool = typer.Option(False, "--greedy", help="Most likely action instead of sampling."),
+    temperature: float = typer.Option(0.5, "--temperature", help="Sample from the policy sharpened to this "
+                                      "temperature (1: as trained)."),
     as_json: bool = typer.Option(False, "--json", help="Print every number as JSON."),
     out: str = typer.Option(None, "--out", help="Folder for the report [default: runs/router-eval-<time>]."),
 ) -> None:
@@ -82,11 +84,12 @@ def eval_command(
     with make_progress(disable=as_json) as progress:
         task = progress.add_task("evaluate", total=len(names) + 2)
         ev = evaluate_checkpoint(checkpoint, rate_values, budget_values, workflows, seed, names, greedy,
-                                 on_router=lambda name: progress.update(task, advance=1, info=name))
+                                 on_router=lambda name: progress.update(task, advance=1, info=name),
+                                 temperature=temperature)
     run_dir = new_run_dir("router-eval", out)
     write_run_info(run_dir, "router-eval", {"checkpoint": checkpoint, "rates": rate_values, "budgets": budget_values,
                                             "workflows": workflows, "seed": seed, "baselines": list(names),
-                                            "greedy": greedy})
+                                            "greedy": greedy, "temperature": temperature})
     result = ev.to_json()
     write_json(run_dir / "evaluation.json", result)
     ev.cells.to_csv(run_dir / "cells.csv", index=False)

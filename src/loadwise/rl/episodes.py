@@ -35,8 +35,15 @@ def _keys(sim_index: np.ndarray, workflow_id: np.ndarray) -> np.ndarray:
 
 
 def build_decisions(plan_log: dict[str, np.ndarray], step_log: dict[str, np.ndarray], outcomes: Outcomes,
-                    lam_per_tier: np.ndarray, cfg: PPOConfig) -> tuple[Decisions | None, Decisions | None]:
-    """(planner decisions, executor decisions) with Lagrangian advantages and both returns."""
+                    lam_per_tier: np.ndarray, cfg: PPOConfig,
+                    normalize_per_tier: bool = False) -> tuple[Decisions | None, Decisions | None]:
+    """(planner decisions, executor decisions) with Lagrangian advantages and both returns.
+
+    `normalize_per_tier` standardizes advantages within each budget tier: where budgets
+    are loose, pairs differ by a few points of success probability, and against the
+    large advantages of tight tiers those differences would be lost in a batch-wide
+    normalization; per tier, every tier's decisions get a comparable step size.
+    """
     logs = [plan_log, step_log]
     ep_keys = _keys(outcomes.sim_index, outcomes.workflow_id)
     sorter = np.argsort(ep_keys)
@@ -85,6 +92,8 @@ def build_decisions(plan_log: dict[str, np.ndarray], step_log: dict[str, np.ndar
     adv_c, ret_c = gae(costs, values_c, mask, cfg.gamma, cfg.gae_lambda)
     lam = np.asarray(lam_per_tier, dtype=np.float64)[outcomes.tier][:, None]
     adv = lagrangian_advantage(adv_r, adv_c, lam)
+    if normalize_per_tier:
+        adv = _standardize_per_tier(adv, mask, outcomes.tier)
 
     inverse = np.empty(len(idx), dtype=np.int64)  # decision -> its place in the time-ordered layout
     inverse[idx] = np.arange(len(idx))
@@ -103,3 +112,14 @@ def build_decisions(plan_log: dict[str, np.ndarray], step_log: dict[str, np.ndar
             return_cost=torch.from_numpy(ret_c[e, p]).float(),
         )
     return out[0], out[1]
+
+
+def _standardize_per_tier(adv: np.ndarray, mask: np.ndarray, tier: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance of the valid advantages of each tier's episodes."""
+    out = adv.copy()
+    for t in np.unique(tier):
+        rows = tier == t
+        valid = adv[rows][mask[rows]]
+        if len(valid) > 1:
+            out[rows] = np.where(mask[rows], (adv[rows] - valid.mean()) / (valid.std() + 1e-8), 0.0)
+    return out

@@ -29,6 +29,11 @@ ORACLE = "clairvoyant"
 HEURISTICS = ("random", "static-mix", "least-loaded", "quality-first", "greedy")
 FIXED = tuple(f"fixed:{m}:{s}" for m in MODELS for s in STRATEGIES)
 ALL_BASELINES = (*HEURISTICS, *FIXED)
+# Deployment sharpens the trained policy: sampling at temperature 1 keeps training's
+# exploration (weak pairs a few % of the time where budgets are loose), the most likely
+# action herds every concurrent decision onto the same server under load; 0.5 keeps
+# enough randomness to spread load and drops most exploratory picks.
+DEFAULT_TEMPERATURE = 0.5
 METRICS = ("goodput", "accuracy", "violation_rate", "violation_rate_excl_decision", "mean_latency",
            "p95_latency", "cost_ratio", "mean_queue", "idle_share", "steps", "workflows")
 
@@ -129,8 +134,13 @@ def evaluate_routers(routers: dict[str, Any], rates: tuple[float, ...], budgets:
 
 def evaluate_checkpoint(path, rates: tuple[float, ...] | None = None, budgets: tuple[float, ...] | None = None,
                         workflows: int = 1000, seed: int = 12345, baselines: tuple[str, ...] = ALL_BASELINES,
-                        greedy: bool = False, on_router: Any = None) -> Evaluation:
-    """The trained router of `path` vs `baselines` and the oracle (grid: the training grid by default)."""
+                        greedy: bool = False, on_router: Any = None,
+                        temperature: float = DEFAULT_TEMPERATURE) -> Evaluation:
+    """The trained router of `path` vs `baselines` and the oracle (grid: the training grid by default).
+
+    The router samples from its policy sharpened to `temperature` (see DEFAULT_TEMPERATURE),
+    or takes the most likely action when `greedy`.
+    """
     import torch
 
     from loadwise.errors import ConfigError
@@ -139,7 +149,9 @@ def evaluate_checkpoint(path, rates: tuple[float, ...] | None = None, budgets: t
 
     if workflows < 1:
         raise ConfigError("--workflows", "must be at least 1")
-    router, state = load_router(path, greedy=greedy, seed=seed)
+    if not temperature > 0:
+        raise ConfigError("--temperature", "must be > 0 (use --greedy for the most likely action)")
+    router, state = load_router(path, greedy=greedy, seed=seed, temperature=temperature)
     config = state["config"]
     routers: dict[str, Any] = {router.name: router}
     for name in (*baselines, ORACLE):

@@ -73,13 +73,18 @@ class ExecutorPolicy(nn.Module):
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, generator: torch.Generator | None = None,
-            greedy: bool = False) -> tuple[torch.Tensor, ...]:
-        """(actions, logp, value_reward, value_cost) for a batch of observations."""
+            greedy: bool = False, temperature: float = 1.0) -> tuple[torch.Tensor, ...]:
+        """(actions, logp, value_reward, value_cost) for a batch of observations.
+
+        Actions are sampled from softmax(logits / temperature) (1: the policy itself),
+        or the most likely one when `greedy`; logp is always under the policy itself.
+        """
         logits = self.logits(obs)
         if greedy:
             actions = logits.argmax(dim=-1)
         else:
-            actions = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(-1)
+            probs = torch.softmax(logits / temperature, dim=-1)
+            actions = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
         logp = torch.log_softmax(logits, dim=-1).gather(1, actions[:, None]).squeeze(1)
         v_r, v_c = self.values(obs)
         return actions, logp, v_r, v_c
@@ -88,6 +93,14 @@ class ExecutorPolicy(nn.Module):
         dist = Categorical(logits=self.logits(obs))
         v_r, v_c = self.values(obs)
         return dist.log_prob(actions), dist.entropy(), v_r, v_c
+
+
+def _sharpen(probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """probs ** (1 / temperature), renormalized: softmax(logits / temperature)."""
+    if temperature == 1.0:
+        return probs
+    p = probs.clamp_min(1e-30) ** (1.0 / temperature)
+    return p / p.sum(dim=-1, keepdim=True)
 
 
 class PlannerPolicy(nn.Module):
@@ -117,12 +130,13 @@ class PlannerPolicy(nn.Module):
             nn.init.zeros_(head.bias)
         self.critic = mlp(obs_dim, hidden, 2)
 
-    def _distributions(self, obs: torch.Tensor, topology: torch.Tensor | None, generator, greedy: bool):
+    def _distributions(self, obs: torch.Tensor, topology: torch.Tensor | None, generator, greedy: bool,
+                       temperature: float = 1.0):
         h = self.trunk(obs)
         topo_dist = Categorical(logits=self.topology_head(h))
         if topology is None:
             topology = topo_dist.probs.argmax(-1) if greedy else torch.multinomial(
-                topo_dist.probs, 1, generator=generator).squeeze(-1)
+                _sharpen(topo_dist.probs, temperature), 1, generator=generator).squeeze(-1)
         onehot = nn.functional.one_hot(topology, self.n_topologies).to(h.dtype)
         agent_logits = self.agents_head(torch.cat([h, onehot], dim=-1))
         agent_logits = agent_logits.masked_fill(~self.agents_allowed[topology], float("-inf"))
@@ -144,15 +158,16 @@ class PlannerPolicy(nn.Module):
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, generator: torch.Generator | None = None,
-            greedy: bool = False) -> tuple[torch.Tensor, ...]:
-        """(actions (N, 2 + max_agents), logp, value_reward, value_cost)."""
-        topology, topo_dist, agent_dist, role_dist = self._distributions(obs, None, generator, greedy)
+            greedy: bool = False, temperature: float = 1.0) -> tuple[torch.Tensor, ...]:
+        """(actions (N, 2 + max_agents), logp, value_reward, value_cost); `temperature` as in
+        `ExecutorPolicy.act`, applied to each factor."""
+        topology, topo_dist, agent_dist, role_dist = self._distributions(obs, None, generator, greedy, temperature)
         if greedy:
             agents_m1 = agent_dist.probs.argmax(-1)
             roles = role_dist.probs.argmax(-1)
         else:
-            agents_m1 = torch.multinomial(agent_dist.probs, 1, generator=generator).squeeze(-1)
-            flat = role_dist.probs.reshape(-1, self.n_roles)
+            agents_m1 = torch.multinomial(_sharpen(agent_dist.probs, temperature), 1, generator=generator).squeeze(-1)
+            flat = _sharpen(role_dist.probs.reshape(-1, self.n_roles), temperature)
             roles = torch.multinomial(flat, 1, generator=generator).reshape(-1, self.max_agents)
         used = torch.arange(self.max_agents)[None, :] <= agents_m1[:, None]
         roles = torch.where(used, roles, torch.zeros_like(roles))

@@ -54,11 +54,12 @@ class PolicyRouter:
     """A `Router` backed by a `PlannerPolicy` and an `ExecutorPolicy`."""
 
     def __init__(self, planner: PlannerPolicy, executor: ExecutorPolicy, greedy: bool = False,
-                 seed: int = 0, record: bool = False, name: str = "ppo") -> None:
+                 seed: int = 0, record: bool = False, name: str = "ppo", temperature: float = 1.0) -> None:
         self.name = name
         self.planner = planner
         self.executor = executor
         self.greedy = greedy
+        self.temperature = temperature
         self.generator = torch.Generator().manual_seed(int(seed))
         self.plan_log = DecisionLog() if record else None
         self.step_log = DecisionLog() if record else None
@@ -71,7 +72,8 @@ class PolicyRouter:
 
     def plan(self, batch: PlanBatch) -> Plan:
         obs = plan_features(batch)
-        actions, logp, v_r, v_c = self.planner.act(torch.from_numpy(obs), self.generator, self.greedy)
+        actions, logp, v_r, v_c = self.planner.act(torch.from_numpy(obs), self.generator, self.greedy,
+                                                   self.temperature)
         a = actions.numpy()
         if self.plan_log is not None:
             self.plan_log.add(obs, a, logp.numpy(), v_r.numpy(), v_c.numpy(),
@@ -82,7 +84,8 @@ class PolicyRouter:
 
     def route(self, batch: StepBatch) -> np.ndarray:
         obs = step_features(batch)
-        actions, logp, v_r, v_c = self.executor.act(torch.from_numpy(obs), self.generator, self.greedy)
+        actions, logp, v_r, v_c = self.executor.act(torch.from_numpy(obs), self.generator, self.greedy,
+                                                    self.temperature)
         a = actions.numpy()
         if self.step_log is not None:
             self.step_log.add(obs, a, logp.numpy(), v_r.numpy(), v_c.numpy(),
@@ -90,7 +93,8 @@ class PolicyRouter:
         return a
 
 
-def load_router(path, greedy: bool = False, seed: int = 0, name: str = "ppo") -> tuple[PolicyRouter, dict]:
+def load_router(path, greedy: bool = False, seed: int = 0, name: str = "ppo",
+                temperature: float = 1.0) -> tuple[PolicyRouter, dict]:
     """A `PolicyRouter` from a checkpoint file or training run folder, and the checkpoint."""
     from loadwise.rl import checkpoint
     from loadwise.rl.train import TrainConfig, make_policies
@@ -102,4 +106,4 @@ def load_router(path, greedy: bool = False, seed: int = 0, name: str = "ppo") ->
     executor.load_state_dict(state["executor"])
     planner.eval()
     executor.eval()
-    return PolicyRouter(planner, executor, greedy=greedy, seed=seed, name=name), state
+    return PolicyRouter(planner, executor, greedy=greedy, seed=seed, name=name, temperature=temperature), state

@@ -69,6 +69,7 @@ class TrainConfig:
     minibatch_size: int = 4096
     learning_rate: float = 1e-3
     entropy_coef: float = 0.01
+    normalize_per_tier: bool = True     # advantages standardized per budget tier (see episodes.py)
     hidden: int = 64
     seed: int = 0
     telemetry: bool = True
@@ -199,7 +200,8 @@ class Trainer:
         cost = constraint.cost(done.workflow_latency, done.budget)
         outcomes = Outcomes(done.sim_index, done.workflow_id, reward, cost, tier)
         applied = self.multipliers.applied(epoch)
-        plans, steps = build_decisions(router.plan_log.arrays(), router.step_log.arrays(), outcomes, applied, cfg.ppo())
+        plans, steps = build_decisions(router.plan_log.arrays(), router.step_log.arrays(), outcomes, applied, cfg.ppo(),
+                                       cfg.normalize_per_tier)
         generator = torch.Generator().manual_seed(torch_seed)
         groups = [(self.planner, plans), (self.executor, steps)]
         stats = ppo_update([(p, d) for p, d in groups if d is not None], self.optimizer, cfg.ppo(), generator)
