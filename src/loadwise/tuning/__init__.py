@@ -34,7 +34,7 @@ from loadwise.tuning.slices import objective_slices
 from loadwise.tuning.tuner import TrialRecord, Tuner, TuneSettings, ci_tol_default, prepare_run
 from loadwise.tuning.validation import ValidationResult, validate_configs
 
-__all__ = ["TuneResult", "TuneSettings", "ValidationResult", "tune", "validate"]
+__all__ = ["TuneResult", "TuneSettings", "ValidationResult", "demo_tune", "tune", "validate"]
 
 
 @dataclass
@@ -49,13 +49,14 @@ class TuneResult:
     simulations: int
     cached: int
     seconds: float
+    search_seconds: float
     validation: ValidationResult | None
     report: dict[str, Path] = field(default_factory=dict)
 
     def __str__(self) -> str:
         best = "none" if self.best_config is None else f"{self.best_value:.5g} ± {self.best_ci:.3g} at {self.best_config}"
         return (f"best (full set): {best}\n{len(self.trials)} trials, {self.simulations} simulations run "
-                f"(+{self.cached} cached) in {self.seconds:.1f} s\nreport: {self.report.get('html', '-')}")
+                f"(+{self.cached} cached) in {self.seconds:.1f} s ({self.search_seconds:.1f} s search)\nreport: {self.report.get('html', '-')}")
 
 
 def tune(
@@ -132,11 +133,13 @@ def tune(
     schedule = fidelity if isinstance(fidelity, FidelitySchedule) else None
     tuner = Tuner(settings, run_dir, system_obj, scenario_set, schedule, jobs=jobs, backend=backend,
                   address=address, progress=progress, resuming=resume is not None)
+    search_started = time.monotonic()
     try:
         records = tuner.run()
     except KeyboardInterrupt as exc:
         exc.run_dir = run_dir  # the CLI prints how to resume
         raise
+    search_seconds = time.monotonic() - search_started
     best = tuner.best()
     validation = slices = None
     backend_obj = make_backend(backend, tuner.system, jobs, settings.timeout, address)
@@ -174,9 +177,10 @@ def tune(
         "best_config": best[0] if best else None, "best_value": best[1] if best else None,
         "best_ci95": best[2] if best and math.isfinite(best[2]) else None,
         "trials": len(records), "simulations": sims, "cached": cached, "seconds": seconds,
+        "search_seconds": search_seconds,
     })
     return TuneResult(run_dir, best[0] if best else None, best[1] if best else math.nan,
-                      best[2] if best else math.nan, records, sims, cached, seconds, validation, paths)
+                      best[2] if best else math.nan, records, sims, cached, seconds, search_seconds, validation, paths)
 
 
 def _searched(system: System) -> list[Any]:
@@ -277,3 +281,15 @@ def _config_table(configs: Mapping[str, Mapping[str, Any]]) -> Any:
     import pandas as pd
 
     return pd.DataFrame([{"config": name, **cfg} for name, cfg in configs.items()])
+
+
+def demo_tune(out: str | Path, progress: bool = True, jobs: int | None = None) -> TuneResult:
+    """A short robust tune of the submit queue on the seed's five scenarios, for `loadwise demo`.
+
+    30 trials on the seed's schedule with quarter-length runs in the early stages (the
+    last stage is full length, so the reported best is a full-set, full-length value),
+    a small validation and one slice point per knob: about half a minute on two cores.
+    The report is at `result.report["html"]` (and `["markdown"]`).
+    """
+    return tune("submitqueue", "seed5", trials=30, fidelity="seed", early_fidelity=0.25, out=out, jobs=jobs,
+                validate_top=1, validate_replicates=2, slice_points=1, progress=progress)

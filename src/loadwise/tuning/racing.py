@@ -11,8 +11,10 @@ decides which runs one config needs next:
    the scenarios not run yet the challenger is credited with the largest advantage any
    config has shown there (the range of config means). If the deficit is still positive
    with confidence 1 − δ (one-sided t test; δ split over all looks by Bonferroni), the
-   challenger is dropped. Until a scenario has a range from three configs and a variance
-   of paired differences, nothing is dropped.
+   challenger is dropped. The variance of a paired difference comes from the challenger's
+   own replicates, else from earlier challengers (pooled), else from the bound
+   Var(a − b) ≤ 4σ² (σ² the pooled run variance). Until a scenario has a range from
+   three configs and a variance, nothing is dropped.
 3. Replication: while the 95 % CI half-width of the objective exceeds `ci_tol`, add a
    replicate where it shrinks the variance Σ gᵢ² sᵢ²/nᵢ most (gᵢ: the aggregate's
    sensitivity to scenario i; wᵢ for the weighted mean), up to `max_replicates`.
@@ -261,7 +263,7 @@ class ConfigEvaluation:
             if s in diffs:
                 m, v, n = sample_stats(diffs[s])
                 if n < 2:
-                    pooled = self.data.pooled_diff_variance(s)
+                    pooled = self.data.pooled_diff_variance(s) or self._bounded_diff_variance(s)
                     if pooled is None:
                         return False
                     v, dof = pooled
@@ -283,6 +285,11 @@ class ConfigEvaluation:
             self.drop_reason = f"worse than the incumbent by {deficit:.4g} (> {bound:.4g} at 1−δ)"
             return True
         return False
+
+    def _bounded_diff_variance(self, scenario: str) -> tuple[float, float] | None:
+        """Var(a − b) ≤ (σa + σb)² = 4σ² with the pooled run variance σ²: valid without any pairing gain."""
+        pooled = self.data.pooled_variance(scenario)
+        return (4.0 * pooled[0], pooled[1]) if pooled else None
 
     def _remember_diff_variances(self) -> None:
         for s, d in self._pairs().items():

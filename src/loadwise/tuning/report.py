@@ -50,6 +50,9 @@ def build_report(tuner: Tuner, records: list[TrialRecord], validation: Validatio
         report.heading("Validation on fresh seeds")
         validation.add_to(report)
     report.heading("Single-scenario optimum vs robust optimum")
+    report.paragraph("The seed predicted how a robust optimum differs from the single-scenario (normal-only) "
+                     "optimum; its figures come from its own objective (here: `classic`), so a different "
+                     f"objective (this run: `{tuner.objective.name}`) may move knobs differently.")
     report.table(_side_by_side(tuner, config, single_reference, validation), floatfmt="{:.4g}",
                  caption="The seed's predicted differences of a robust optimum from the single-scenario "
                          "optimum, and what happened here")
@@ -118,6 +121,9 @@ def _history_figure(tuner: Tuner, records: list[TrialRecord]) -> Any:
         if done:
             best = np.minimum.accumulate([sign * r.value for r in done]) * sign
             ax.step([r.number for r in done], best, where="post", color="C3", label="best so far")
+        shown = [r.value for r in done + dropped]
+        if shown and min(shown) > 0 and max(shown) / min(shown) > 20:
+            ax.set_yscale("log")  # a few collapsed configs would hide everything else
         ax.set_title(tuner.schedule.stages[k].label(), fontsize=9)
         ax.set_xlabel("trial")
         if k == 0:
