@@ -177,3 +177,33 @@ def test_four_call_round_matches_router_round(profiles):
     auto = run_cells(cells, router, 5, profiles, record=False)
     for a, b in zip(manual.results(record=False), auto):
         np.testing.assert_equal(a.metrics, b.metrics)
+
+
+def test_predicted_latency_of_the_chosen_pair_is_unbiased(profiles):
+    import pandas as pd
+
+    class Recorder:
+        name, needs_oracle = "recorder", False
+
+        def __init__(self):
+            self.inner, self.rows = make_router("static-mix"), []
+
+        def plan(self, batch):
+            return self.inner.plan(batch)
+
+        def route(self, batch):
+            a = self.inner.route(batch)
+            self.rows.append(pd.DataFrame({"sim": batch.sim_index, "workflow_id": batch.workflow_id,
+                                           "step_index": batch.step_index,
+                                           "predicted": batch.predicted_latency[np.arange(len(batch)), a]}))
+            return a
+
+    rec = Recorder()
+    driver = Lockstep([Cell(10, 600, 400), Cell(200, 600, 400)], 0, profiles)
+    driver.run(rec)
+    pred = pd.concat(rec.rows)
+    for i, res in enumerate(driver.results()):
+        joined = res.steps.merge(pred[pred["sim"] == i], on=["workflow_id", "step_index"])
+        assert len(joined) == len(res.steps)
+        ratio = (joined["predicted"] / joined["step_latency"]).median()
+        assert 0.85 <= ratio <= 1.25, (res.cell.rate, ratio)  # idle (no queue) and saturated (long queues)

@@ -178,14 +178,17 @@ class Lockstep:
 
     # plans
 
-    def _server_state(self, sims: Sequence[Simulation]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rows = [[x for srv in s.servers for x in (srv.n, len(srv.waiting), srv.recent)] for s in sims]
-        a = np.array(rows, dtype=float).reshape(len(sims), N_MODELS, 3)
-        return a[:, :, 0], a[:, :, 1], a[:, :, 2]
+    def _server_state(self, sims: Sequence[Simulation]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(running, waiting, recent latency, mean work in system) per simulation and server."""
+        mean = self._mean_work.tolist()
+        rows = [[x for m, srv in enumerate(s.servers) for x in (srv.n, len(srv.waiting), srv.recent, srv.mean_work(mean[m]))]
+                for s in sims]
+        a = np.array(rows, dtype=float).reshape(len(sims), N_MODELS, 4)
+        return a[:, :, 0], a[:, :, 1], a[:, :, 2], a[:, :, 3]
 
     def _plan_batch(self, plans: list, oracle: bool) -> PlanBatch:
         sims = [s for s, _ in plans]
-        running, waiting, recent = self._server_state(sims)
+        running, waiting, recent, _ = self._server_state(sims)
         rate = np.array([s.arrivals_last_minute() for s in sims], dtype=float)
         budget = np.array([wf.budget for _, wf in plans], dtype=float)
         level = np.array([wf.level for _, wf in plans], dtype=np.int64)
@@ -235,7 +238,7 @@ class Lockstep:
         p = self.profiles
         # one server snapshot per simulation taking part in this round
         index_of = {id(s): i for i, s in enumerate(self.active)}
-        running_s, waiting_s, recent_s = self._server_state(self.active)
+        running_s, waiting_s, recent_s, work_s = self._server_state(self.active)
         rows = []
         for s, wf, ci in steps:
             prompt, seen, shift = s.step_inputs(wf, ci)
@@ -250,7 +253,7 @@ class Lockstep:
         a = np.array(rows, dtype=float)
         B = len(steps)
         si = a[:, 0].astype(np.int64)
-        running, waiting, recent = running_s[si], waiting_s[si], recent_s[si]
+        running, waiting, recent, queued_work = running_s[si], waiting_s[si], recent_s[si], work_s[si]
         remaining, budget = a[:, 1], a[:, 2]
         role, level, subject, topology = (a[:, k].astype(np.int64) for k in (3, 4, 5, 6))
         step_index, steps_left, depth_left = (a[:, k].astype(np.int64) for k in (7, 8, 9))
@@ -263,7 +266,8 @@ class Lockstep:
         n_next = np.minimum(running + 1.0, self._cap)
         tpot_next = p.tpot * (1.0 + p.tpot_growth * np.log(n_next))          # (B, M)
         full = running >= self._cap
-        wait = np.where(full, (waiting + 1.0) * self._mean_work * self._tpot_full / self._cap, 0.0)
+        # a full server frees a slot every mean-work x tpot(cap) / cap seconds
+        wait = np.where(full, (waiting + 1.0) * queued_work * self._tpot_full / self._cap, 0.0)
         prefill = p.prefill_cost[None, :] * prompt[:, None]                    # (B, M)
         exp_work = (p.mean_tokens[None, :] * lenfac[:, None])[:, None, :] + prefill[:, :, None]
         predicted = (wait[:, :, None] + exp_work * tpot_next[:, :, None]).reshape(B, N_ACTIONS)

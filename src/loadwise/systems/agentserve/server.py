@@ -21,7 +21,7 @@ INF = math.inf
 class Server:
     __slots__ = (
         "tpot", "cap", "kv_capacity", "edf", "V", "t", "n", "running", "waiting", "seq",
-        "next_finish", "sum_vstart", "sum_prompt", "area", "completed", "sojourn",
+        "next_finish", "sum_vstart", "sum_prompt", "sum_work", "area", "completed", "sojourn",
         "recent", "recent_weight",
     )
 
@@ -40,6 +40,7 @@ class Server:
         self.next_finish = INF
         self.sum_vstart = 0.0
         self.sum_prompt = 0.0
+        self.sum_work = 0.0           # work (tokens) of all requests in the system, running or waiting
         self.area = 0.0               # integral of (running + waiting) dt, for time averages
         self.completed = 0
         self.sojourn = 0.0            # total submit-to-finish time of completed requests
@@ -76,6 +77,7 @@ class Server:
     def submit(self, t: float, work: float, prompt: float, deadline: float, payload: Any) -> None:
         """A request arrives at time t; it starts now if a slot is free, else waits."""
         self.advance(t)
+        self.sum_work += work
         if self.n < self.cap:
             self._start(work, prompt, (payload, t))
         else:
@@ -88,12 +90,13 @@ class Server:
         """Complete the request due at next_finish: (payload, submit time, finish time)."""
         t = self.next_finish
         self.advance(t)
-        _, _, v0, prompt, (payload, submitted) = heapq.heappop(self.running)
+        target, _, v0, prompt, (payload, submitted) = heapq.heappop(self.running)
         self.n -= 1
         self.sum_vstart -= v0
         self.sum_prompt -= prompt
+        self.sum_work -= target - v0
         if not self.n:  # re-anchor to keep V and the sums small and exact
-            self.V = self.sum_vstart = self.sum_prompt = 0.0
+            self.V = self.sum_vstart = self.sum_prompt = self.sum_work = 0.0
         if self.waiting:
             _, _, work, p, sub, pay = heapq.heappop(self.waiting)
             self._start(work, p, (pay, sub))
@@ -103,6 +106,11 @@ class Server:
         self.sojourn += latency
         self.recent += self.recent_weight * (latency - self.recent)
         return payload, submitted, t
+
+    def mean_work(self, default: float) -> float:
+        """Mean work (tokens) of the requests in the system; `default` when it is empty."""
+        k = self.n + len(self.waiting)
+        return self.sum_work / k if k else default
 
     def waiting_keys(self) -> list[float]:
         """Queue keys (deadline under EDF, submit time under FCFS) of the waiting requests."""
