@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import time
 from collections import deque
 from multiprocessing.connection import Connection, wait
@@ -60,7 +61,12 @@ class InlineBackend:
 
 
 def _worker_main(conn: Connection, system: System) -> None:
-    """A pool worker: run specs from the pipe until told to stop (None)."""
+    """A pool worker: run specs from the pipe until told to stop (None).
+
+    Ctrl-C is the parent's to handle (it stops the pool); workers ignore it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn.send("ready")  # time limits count from here, not from process start
     while True:
         spec = conn.recv()
         if spec is None:
@@ -74,6 +80,7 @@ class _Worker:
         self.process = ctx.Process(target=_worker_main, args=(child, system), daemon=True)
         self.process.start()
         child.close()
+        self.ready = False
         self.spec: RunSpec | None = None
         self.started = 0.0
 
@@ -107,21 +114,29 @@ class LocalPool:
 
     def _dispatch(self) -> None:
         for w in self.workers:
-            if w.spec is None and self.queue:
+            if w.ready and w.spec is None and self.queue:
                 w.give(self.queue.popleft())
 
     def results(self, timeout: float | None) -> list[RunResult]:
         running = [w for w in self.workers if w.spec is not None]
-        if not running:
+        starting = [w for w in self.workers if not w.ready]
+        if not running and not (starting and self.queue):
             return []
         wait_for = timeout
-        if self.timeout is not None:
+        if self.timeout is not None and running:
             now = time.monotonic()
             to_deadline = min(w.started + self.timeout - now for w in running)
             wait_for = max(0.0, to_deadline) if wait_for is None else max(0.0, min(wait_for, to_deadline))
-        ready = set(wait([w.conn for w in running], wait_for))
+        ready = set(wait([w.conn for w in running + starting], wait_for))
         out: list[RunResult] = []
         for i, w in enumerate(self.workers):
+            if not w.ready and w.conn in ready:
+                try:
+                    w.ready = w.conn.recv() == "ready"
+                except (EOFError, OSError):
+                    w.kill()
+                    self.workers[i] = _Worker(self.ctx, self.system)
+                continue
             if w.spec is None:
                 continue
             if w.conn in ready:

@@ -62,7 +62,7 @@ class TuneResult:
 def tune(
     system: str | System = "submitqueue",
     scenarios: str | Path | ScenarioSet = "seed5",
-    trials: int = 50,
+    trials: int | None = None,
     *,
     fidelity: str | FidelitySchedule = "seed",
     aggregate: str = "mean",
@@ -81,6 +81,7 @@ def tune(
     racing: bool = True,
     delta: float = 0.05,
     promote: int = 3,
+    scenario_order: str = "information",
     early_fidelity: float = 1.0,
     budget: float | None = None,
     timeout: float | None = None,
@@ -97,7 +98,9 @@ def tune(
     FidelitySchedule; `aggregate` is mean, worst, cvar:ALPHA or meanstd:KAPPA;
     `backend` local (process pool, `jobs` workers), ray (`address` for a cluster) or
     inline; `storage` any Optuna RDB URL (default: study.db in the run folder);
-    `resume` a run folder to continue (finished simulations are never re-run).
+    `resume` a run folder to continue (finished simulations are never re-run; `trials`,
+    when given, extends the study). `trials` defaults to 50. `scenario_order` is
+    "information" (weight × spread) or "weight" (the seed's normal-and-spike-first preset).
     """
     optuna.logging.set_verbosity(logging.WARNING)
     started = time.monotonic()
@@ -109,11 +112,11 @@ def tune(
         settings = TuneSettings(
             system=system if isinstance(system, str) else system_obj.name,
             scenarios=str(scenarios) if not isinstance(scenarios, ScenarioSet) else scenarios.name,
-            trials=int(trials), fidelity=fidelity if isinstance(fidelity, str) else fidelity.name,
+            trials=int(trials or 50), fidelity=fidelity if isinstance(fidelity, str) else fidelity.name,
             early_fidelity=early_fidelity, aggregate=str(Aggregate.parse(aggregate)), objective=obj.name,
             constraints=list(constraints), sampler=sampler, seed=int(seed), storage=storage, study_name=study_name,
             min_replicates=min_replicates, max_replicates=max_replicates, ci_tol=tol, racing=racing, delta=delta,
-            promote=promote, budget=budget, timeout=timeout,
+            promote=promote, scenario_order=scenario_order, budget=budget, timeout=timeout,
         )
         settings, run_dir = prepare_run(settings, out, None)
         info = read_run_info(run_dir, "tune")
@@ -122,7 +125,7 @@ def tune(
         info["config"]["slice_points"] = slice_points
         write_run_info(run_dir, "tune", info["config"])
     else:
-        settings, run_dir = prepare_run(TuneSettings(system="", scenarios="", trials=int(trials)), None, resume)
+        settings, run_dir = prepare_run(TuneSettings(system="", scenarios="", trials=int(trials or 0)), None, resume)
         saved = read_run_info(run_dir, "tune")["config"]
         scenario_set = scenario_set_from_data(saved["scenario_set"], "run.json: scenario_set")
         validate_top, validate_replicates = saved["validate_top"], saved["validate_replicates"]

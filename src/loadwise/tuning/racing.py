@@ -55,6 +55,7 @@ class StagePlan:
     ci_tol: float | None = None
     racing: bool = True
     delta: float = 0.05
+    order: str = "information"  # or "weight": the seed's preset, heaviest scenarios (normal, spike) first
 
     def spec(self, config: Mapping[str, Any], cell: Cell, purpose: str = "search") -> RunSpec:
         scenario, rep = cell
@@ -114,8 +115,15 @@ class StageData:
         return (max(means) - min(means), len(means)) if means else (0.0, 0)
 
     def order(self) -> list[str]:
-        """Scenarios by weight × spread (most informative first); by weight until spreads are known."""
+        """Scenarios by weight × spread (most informative first); by weight until spreads are known.
+
+        With the "weight" preset the order is by weight alone: the seed's rule "test
+        [normal, spike]; all scenarios only if the uncertainty is high", where high
+        uncertainty means racing has not yet shown the config worse than the incumbent.
+        """
         weights = self.plan.scenarios.weights
+        if self.plan.order == "weight":
+            return self.plan.scenarios.by_weight()
 
         def info(s: str) -> float:
             rng, n = self.spread(s)

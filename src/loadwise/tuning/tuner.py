@@ -69,6 +69,7 @@ class TuneSettings:
     racing: bool = True
     delta: float = 0.05
     promote: int = 3
+    scenario_order: str = "information"
     budget: float | None = None
     timeout: float | None = None
 
@@ -103,6 +104,8 @@ class Tuner:
         self.aggregate = Aggregate.parse(s.aggregate)
         self.constraints: list[Constraint] = parse_constraints(s.constraints)
         self.space = _distributions(self.system)
+        if s.scenario_order not in ("information", "weight"):
+            raise ConfigError("scenario_order", f"{s.scenario_order!r} is not allowed (one of information, weight)")
         if s.min_replicates < 1 or s.max_replicates < s.min_replicates:
             raise ConfigError("replicates", "need 1 <= min_replicates <= max_replicates")
         self.storage_url = s.storage or f"sqlite:///{(run_dir / 'study.db').resolve()}"
@@ -113,7 +116,7 @@ class Tuner:
         self.plans = [
             StagePlan(k, self.scenario_set.subset(st.scenarios), st.fidelity, s.seed, self.objective,
                       self.aggregate, s.min_replicates, s.max_replicates, s.ci_tol,
-                      s.racing, s.delta)
+                      s.racing, s.delta, s.scenario_order)
             for k, st in enumerate(self.schedule.stages)
         ]
         self.studies = [self._study(k) for k in range(len(self.plans))]
@@ -361,7 +364,8 @@ def prepare_run(settings: TuneSettings, out: str | Path | None, resume: str | Pa
         saved = read_run_info(run_dir, "tune")["config"]
         known = {f for f in TuneSettings.__dataclass_fields__}
         restored = TuneSettings(**{k: v for k, v in saved.items() if k in known})
-        restored.trials = max(restored.trials, settings.trials)
+        if settings.trials:
+            restored.trials = settings.trials  # a resume may extend the study
         return restored, run_dir
     run_dir = new_run_dir("tune", out)
     if (run_dir / "run.json").exists():

@@ -1,0 +1,226 @@
+"""Benchmarks of robust tuning (spec 03, "Benchmarks to keep"); prints tables.
+
+    python benchmarks/tuning.py speed                  # the seed's robust tune, wall-clock
+    python benchmarks/tuning.py quality --system synthetic --seeds 5 --budget 150
+    python benchmarks/tuning.py quality --system submitqueue --seeds 5 --budget 150
+    python benchmarks/tuning.py crn --system submitqueue --replicates 20
+
+quality: at equal simulation budget (loadwise runs first; the others get exactly the
+number of simulations it used), the true weighted objective of the config each method
+returns. Methods: loadwise (deterministic weighted, seed fidelity schedule, CRN,
+racing, full-set best); the seed's method (deterministic weighted, the same schedule fed
+to ONE study, independent seeds, no racing, the study's best trial); stochastic TPE (one
+run per trial with scenario parameters drawn as in the seed's example); random search
+(full set per trial, independent seeds). The true objective is exact on the synthetic
+system and, on the submit queue, the mean over fresh CRN replicates shared by all
+methods' configs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+from scipy import stats
+
+import loadwise
+from loadwise.evaluate import Evaluator, LocalPool, RunSpec, run_seed
+from loadwise.scenarios import get_scenario_set
+from loadwise.systems import get_system
+from loadwise.systems.base import get_objective, resolve
+from loadwise.tuning.tuner import _distributions
+
+STOCHASTIC = {"synthetic": "synthetic-stochastic", "submitqueue": "seed-stochastic"}
+SCENARIOS = {"synthetic": "synthetic5", "submitqueue": "seed5"}
+
+
+def cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def speed(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cpu0, t0 = cpu_seconds(), time.perf_counter()
+        r = loadwise.tune("submitqueue", "seed5", trials=args.trials, fidelity="seed", jobs=args.jobs,
+                          out=Path(tmp) / "run", progress=False, seed=args.seed)
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+    search_sims = sum(sum(t.replicates.values()) for t in r.trials)
+    print("| what | value |\n|---|---|")
+    print(f"| trials | {len(r.trials)} ({sum(t.state == 'dropped' for t in r.trials)} dropped by racing) |")
+    print(f"| search wall-clock | {r.search_seconds:.1f} s |")
+    print(f"| search simulations (config runs) | {search_sims} |")
+    print(f"| whole command incl. validation, slices, report | {wall:.1f} s wall, {cpu:.1f} s CPU |")
+    print(f"| all simulations | {r.simulations} run + {r.cached} cached |")
+    print(f"| best (full set) | {r.best_value:.1f} ± {r.best_ci:.1f}; validated {r.validation.summary.iloc[0]['objective']:.1f} |")
+
+
+class TrueObjective:
+    """The objective a returned config really has (exact, or fresh CRN replicates)."""
+
+    def __init__(self, system_name: str, replicates: int, jobs: int) -> None:
+        self.system = get_system(system_name)
+        self.objective = get_objective(self.system, None)
+        self.scenarios = get_scenario_set(SCENARIOS[system_name])
+        self.replicates, self.jobs = replicates, jobs
+
+    def __call__(self, configs: list[dict]) -> list[float]:
+        if self.system.name == "synthetic":
+            return [sum(s.weight * self.system.expected_cost(resolve(self.system.knobs, c), s.params)
+                        for s in self.scenarios.scenarios) for c in configs]
+        specs = {i: [RunSpec(resolve(self.system.knobs, c), s.name, s.params, r, run_seed(99991, s.name, r, "validate"))
+                     for s in self.scenarios.scenarios for r in range(self.replicates)] for i, c in enumerate(configs)}
+        pool = LocalPool(self.system, self.jobs)
+        try:
+            done = Evaluator(pool).run_all([sp for v in specs.values() for sp in v])
+        finally:
+            pool.close()
+        w = self.scenarios.weights
+        return [sum(w[sp.scenario] * done[sp.key].value(self.objective) for sp in specs[i]) / self.replicates
+                for i in range(len(configs))]
+
+
+def baseline(system_name: str, method: str, budget: int, seed: int, jobs: int) -> dict:
+    """The seed's method, stochastic TPE or random search, stopped at `budget` simulations."""
+    system = get_system(system_name)
+    objective = get_objective(system, None)
+    full = get_scenario_set(SCENARIOS[system_name])
+    stochastic = get_scenario_set(STOCHASTIC[system_name])
+    space = _distributions(system)
+    sampler = optuna.samplers.RandomSampler(seed=seed) if method == "random" else optuna.samplers.TPESampler(seed=seed)
+    study = optuna.create_study(direction=objective.direction, sampler=sampler)
+    order = full.by_weight()
+    rng = np.random.default_rng([seed, 777])  # independent seeds: a fresh one for every run
+    backend = LocalPool(system, jobs) if system_name == "submitqueue" else None
+    from loadwise.evaluate import InlineBackend
+
+    evaluator = Evaluator(backend or InlineBackend(system))
+    used, number = 0, 0
+    try:
+        while used < budget:
+            number += 1
+            trial = study.ask(space)
+            config = resolve(system.knobs, trial.params)
+            if method == "stochastic":
+                params = stochastic.params_for("stochastic", 0, int(rng.integers(2**32)))
+                runs = [(1.0, RunSpec(config, "stochastic", params, 0, int(rng.integers(2**32))))]
+            else:
+                names = full.names if method == "random" else (
+                    order[:1] if number <= 10 else order[:2] if number <= 25 else full.names)
+                weights = {n: full.weights[n] for n in names}
+                total = sum(weights.values())
+                runs = [(weights[n] / total, RunSpec(config, n, full[n].params, 0, int(rng.integers(2**32))))
+                        for n in names]
+            done = evaluator.run_all([sp for _, sp in runs])
+            used += len(runs)
+            study.tell(trial, sum(w * done[sp.key].value(objective) for w, sp in runs))
+    finally:
+        evaluator.close()
+    return resolve(system.knobs, study.best_params)
+
+
+def quality(args: argparse.Namespace) -> None:
+    truth = TrueObjective(args.system, args.true_replicates, args.jobs)
+    methods = ["loadwise", "seed's method", "stochastic TPE", "random search"]
+    found: dict[str, list[dict]] = {m: [] for m in methods}
+    budgets = []
+    for seed in range(args.seeds):
+        with tempfile.TemporaryDirectory() as tmp:
+            r = loadwise.tune(args.system, SCENARIOS[args.system], trials=10**6, budget=args.budget, seed=seed,
+                              jobs=args.jobs, backend="local" if args.system == "submitqueue" else "inline",
+                              out=Path(tmp) / "run", progress=False, validate_top=0, slice_points=0)
+        used = r.simulations
+        budgets.append(used)
+        found["loadwise"].append(r.best_config)
+        for name, method in (("seed's method", "seed"), ("stochastic TPE", "stochastic"), ("random search", "random")):
+            found[name].append(baseline(args.system, method, used, seed, args.jobs))
+        print(f"study seed {seed}: budget {used} simulations", flush=True)
+    values = {m: truth(found[m]) for m in methods}
+    direction = get_objective(get_system(args.system), None).direction
+    print(f"\n{args.system}: true weighted objective ({direction}) of the returned config, "
+          f"{args.seeds} study seeds, budget {np.mean(budgets):.0f} simulations (mean)")
+    if args.system == "synthetic":
+        system = get_system("synthetic")
+        _, opt = system.optimum([(s.params, s.weight) for s in get_scenario_set("synthetic5").scenarios])
+        print(f"(known optimum: {opt:.4f})")
+    print("| method | mean | 95% CI | per seed |\n|---|---|---|---|")
+    for m in methods:
+        v = np.array(values[m])
+        half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+        print(f"| {m} | {v.mean():.4g} | ± {half:.3g} | {', '.join(f'{x:.4g}' for x in v)} |")
+    base = np.array(values["loadwise"])
+    for m in methods[1:]:
+        d = np.array(values[m]) - base
+        p = stats.ttest_1samp(d, 0.0).pvalue if len(d) > 1 and d.std() > 0 else float("nan")
+        print(f"paired difference {m} − loadwise: {d.mean():.4g} (p = {p:.3g})")
+
+
+def crn(args: argparse.Namespace) -> None:
+    system = get_system(args.system)
+    objective = get_objective(system, None)
+    scen = get_scenario_set(SCENARIOS[args.system])
+    if args.system == "synthetic":
+        a, _ = system.optimum([(s.params, s.weight) for s in scen.scenarios])
+        b = {k: v + 0.05 for k, v in a.items()}
+    else:
+        a = {"resources": 74, "maxbatch": 684, "maxk": 12, "kdiv": 5, "flaketol": 0.0767}
+        b = {**a, "resources": 80, "maxk": 13}
+    a, b = resolve(system.knobs, a), resolve(system.knobs, b)
+    n = args.replicates
+    specs = []
+    for r in range(n):
+        for s in scen.scenarios:
+            specs += [RunSpec(a, s.name, s.params, r, run_seed(1, s.name, r)),
+                      RunSpec(b, s.name, s.params, r, run_seed(1, s.name, r)),
+                      RunSpec(b, s.name, s.params, r, run_seed(2, s.name, r))]
+    pool = LocalPool(system, args.jobs)
+    try:
+        done = Evaluator(pool).run_all(specs)
+    finally:
+        pool.close()
+    val = {sp.key: done[sp.key].value(objective) for sp in specs}
+    rows = {}
+    for name in scen.names + ["weighted"]:
+        crn_d, ind_d = [], []
+        for r in range(n):
+            names = scen.names if name == "weighted" else [name]
+            w = scen.weights if name == "weighted" else {name: 1.0}
+            va = sum(w[s] * val[RunSpec(a, s, scen[s].params, r, run_seed(1, s, r)).key] for s in names)
+            vb = sum(w[s] * val[RunSpec(b, s, scen[s].params, r, run_seed(1, s, r)).key] for s in names)
+            vi = sum(w[s] * val[RunSpec(b, s, scen[s].params, r, run_seed(2, s, r)).key] for s in names)
+            crn_d.append(va - vb)
+            ind_d.append(va - vi)
+        ratio = np.var(ind_d, ddof=1) / max(np.var(crn_d, ddof=1), 1e-300)
+        f = stats.f.ppf(0.975, n - 1, n - 1)
+        rows[name] = (np.var(crn_d, ddof=1), np.var(ind_d, ddof=1), ratio, ratio / f, ratio * f)
+    print(f"{args.system}: variance of the difference of two nearby configs, {n} replicates\n{a}\nvs {b}")
+    print("| scenario | var (CRN) | var (independent) | reduction | 95% CI |\n|---|---|---|---|---|")
+    for name, (vc, vi, ratio, lo, hi) in rows.items():
+        print(f"| {name} | {vc:.4g} | {vi:.4g} | {ratio:.1f}× | {lo:.1f}–{hi:.1f}× |")
+
+
+def main() -> None:
+    optuna.logging.set_verbosity(logging.WARNING)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("benchmark", choices=["speed", "quality", "crn"])
+    parser.add_argument("--system", choices=["synthetic", "submitqueue"], default="submitqueue")
+    parser.add_argument("--trials", type=int, default=50)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--budget", type=int, default=150)
+    parser.add_argument("--true-replicates", type=int, default=3)
+    parser.add_argument("--replicates", type=int, default=20)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    {"speed": speed, "quality": quality, "crn": crn}[args.benchmark](args)
+
+
+if __name__ == "__main__":
+    main()
