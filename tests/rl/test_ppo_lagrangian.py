@@ -36,7 +36,7 @@ def train_bandit(per_tier: bool, epochs: int = 200, seed: int = 0):
     opt = torch.optim.Adam(policy.parameters(), lr=3e-3)
     # some entropy keeps the policy able to mix two actions, which the LP optimum needs
     cfg = PPOConfig(ppo_epochs=3, minibatch_size=512, entropy_coef=0.05)
-    lam = LagrangeMultipliers(n_tiers=2, limit=EPS, init=0.2, lr=0.2, per_tier=per_tier)
+    lam = LagrangeMultipliers(n_groups=2, limit=EPS, init=0.2, lr=0.2, separate=per_tier)
     eye = torch.eye(2)
     history = []
     for epoch in range(epochs):
@@ -88,7 +88,7 @@ def test_gae_with_no_discount_gives_final_reward_minus_value():
 
 
 def test_lambda_rises_when_violated_and_never_goes_below_zero():
-    lam = LagrangeMultipliers(n_tiers=2, limit=0.05, init=0.2, lr=1.0, per_tier=True)
+    lam = LagrangeMultipliers(n_groups=2, limit=0.05, init=0.2, lr=1.0, separate=True)
     lam.update(0, np.array([0, 0, 1, 1]), np.array([1.0, 0.0, 0.0, 0.0]))  # tier 0 busts 50 %
     assert lam.values[0] == pytest.approx(0.2 + 0.45)
     assert lam.values[1] == pytest.approx(0.15)  # slack by 0.05
@@ -98,7 +98,7 @@ def test_lambda_rises_when_violated_and_never_goes_below_zero():
 
 
 def test_shared_lambda_uses_the_pooled_cost_and_warmup_holds_it_at_zero():
-    lam = LagrangeMultipliers(n_tiers=3, limit=0.1, init=0.2, lr=0.5, warmup_epochs=2)
+    lam = LagrangeMultipliers(n_groups=3, limit=0.1, init=0.2, lr=0.5, warmup_epochs=2)
     tiers, costs = np.array([0, 1, 2, 2]), np.array([1.0, 0.0, 0.0, 0.0])
     for epoch in range(2):
         lam.update(epoch, tiers, costs)

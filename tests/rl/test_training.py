@@ -94,3 +94,13 @@ def test_cli_bad_constraint_is_one_line_and_exit_2(tmp_path, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --constraint: 'p99:5' is not a constraint") and "\n" not in err
+
+
+def test_one_multiplier_per_cell_follows_each_cells_own_violation(tmp_path):
+    config = TrainConfig(epochs=1, telemetry=False, lambda_scope="cell", lambda_init=0.5, lambda_lr=1.0, **SMALL)
+    trainer = train(config, tmp_path / "cell", show_progress=False)
+    lam = np.asarray(trainer.history[0]["lambda"]).reshape(2, 2)  # rates × budgets
+    # an untrained router busts 10 s budgets far more often at 200 req/min than at 20
+    assert lam[1, 0] > lam[0, 0] > 0.5 - 0.05
+    # at 200 s nothing busts at low load: λ falls by the limit, 0.05
+    assert lam[0, 1] == pytest.approx(0.45)

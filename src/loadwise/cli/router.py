@@ -22,6 +22,8 @@ def train_command(
     constraint: str = typer.Option("bust:0.05", "--constraint", help="bust:EPS (P(L>B) ≤ EPS) or ratio:C (E[L/B] ≤ C)."),
     per_tier_lambda: bool = typer.Option(True, "--per-tier-lambda/--shared-lambda",
                                          help="One multiplier per budget tier, or one shared."),
+    per_cell_lambda: bool = typer.Option(False, "--per-cell-lambda",
+                                         help="One multiplier per (rate, budget) cell (overrides the above)."),
     reward: str = typer.Option("goodput", "--reward", help="goodput (solved within budget), solved, or reference "
                                "(solved − max(0, L/B − 1), which collapses)."),
     sampling: str = typer.Option("uniform", "--sampling", help="uniform or weighted cell sampling."),
@@ -43,7 +45,8 @@ def train_command(
         workflows=workflows, sampling=sampling,
         weights=parse_numbers(weights, "--weights", ()) if weights else None,
         curriculum_epochs=curriculum_epochs, epochs=epochs, constraint=constraint, reward=reward,
-        lambda_init=lambda_init, lambda_lr=lambda_lr, warmup_epochs=warmup_epochs, per_tier_lambda=per_tier_lambda,
+        lambda_init=lambda_init, lambda_lr=lambda_lr, warmup_epochs=warmup_epochs,
+        lambda_scope="cell" if per_cell_lambda else ("tier" if per_tier_lambda else "shared"),
         ppo_epochs=ppo_epochs, minibatch_size=minibatch_size, learning_rate=learning_rate, seed=seed,
         telemetry=not no_telemetry,
     )
@@ -63,7 +66,7 @@ def eval_command(
     seed: int = typer.Option(12345, "--seed", help="Evaluation seed (the same for every router)."),
     baselines: str = typer.Option("all", "--baselines", help="Comma-separated baseline names, or all."),
     greedy: bool = typer.Option(False, "--greedy", help="Most likely action instead of sampling."),
-    temperature: float = typer.Option(0.5, "--temperature", help="Sample from the policy sharpened to this "
+    temperature: float = typer.Option(1.0, "--temperature", help="Sample from the policy sharpened to this "
                                       "temperature (1: as trained)."),
     as_json: bool = typer.Option(False, "--json", help="Print every number as JSON."),
     out: str = typer.Option(None, "--out", help="Folder for the report [default: runs/router-eval-<time>]."),

@@ -27,7 +27,8 @@ class Outcomes:
     workflow_id: np.ndarray
     reward: np.ndarray
     cost: np.ndarray
-    tier: np.ndarray  # budget tier index (selects the workflow's λ)
+    tier: np.ndarray  # budget tier index (advantages are normalized per tier)
+    group: np.ndarray | None = None  # index of the workflow's λ (tier or cell); None: the tier
 
 
 def _keys(sim_index: np.ndarray, workflow_id: np.ndarray) -> np.ndarray:
@@ -35,7 +36,7 @@ def _keys(sim_index: np.ndarray, workflow_id: np.ndarray) -> np.ndarray:
 
 
 def build_decisions(plan_log: dict[str, np.ndarray], step_log: dict[str, np.ndarray], outcomes: Outcomes,
-                    lam_per_tier: np.ndarray, cfg: PPOConfig,
+                    lam_per_group: np.ndarray, cfg: PPOConfig,
                     normalize_per_tier: bool = False) -> tuple[Decisions | None, Decisions | None]:
     """(planner decisions, executor decisions) with Lagrangian advantages and both returns.
 
@@ -90,7 +91,8 @@ def build_decisions(plan_log: dict[str, np.ndarray], step_log: dict[str, np.ndar
 
     adv_r, ret_r = gae(rewards, values_r, mask, cfg.gamma, cfg.gae_lambda)
     adv_c, ret_c = gae(costs, values_c, mask, cfg.gamma, cfg.gae_lambda)
-    lam = np.asarray(lam_per_tier, dtype=np.float64)[outcomes.tier][:, None]
+    lam_group = outcomes.tier if outcomes.group is None else outcomes.group
+    lam = np.asarray(lam_per_group, dtype=np.float64)[lam_group][:, None]
     adv = lagrangian_advantage(adv_r, adv_c, lam)
     if normalize_per_tier:
         adv = _standardize_per_tier(adv, mask, outcomes.tier)

@@ -29,11 +29,11 @@ ORACLE = "clairvoyant"
 HEURISTICS = ("random", "static-mix", "least-loaded", "quality-first", "greedy")
 FIXED = tuple(f"fixed:{m}:{s}" for m in MODELS for s in STRATEGIES)
 ALL_BASELINES = (*HEURISTICS, *FIXED)
-# Deployment sharpens the trained policy: sampling at temperature 1 keeps training's
-# exploration (weak pairs a few % of the time where budgets are loose), the most likely
-# action herds every concurrent decision onto the same server under load; 0.5 keeps
-# enough randomness to spread load and drops most exploratory picks.
-DEFAULT_TEMPERATURE = 0.5
+# The router samples from its policy as trained (temperature 1): the constrained optimum
+# is a stochastic policy, and the most likely action (`greedy`) herds every concurrent
+# decision onto the same server under load. A temperature < 1 sharpens the policy (fewer
+# exploratory picks) at the price of more herding.
+DEFAULT_TEMPERATURE = 1.0
 METRICS = ("goodput", "accuracy", "violation_rate", "violation_rate_excl_decision", "mean_latency",
            "p95_latency", "cost_ratio", "mean_queue", "idle_share", "steps", "workflows")
 

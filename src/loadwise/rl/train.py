@@ -45,6 +45,7 @@ from loadwise.rl.router import PolicyRouter
 from loadwise.systems.agentserve.routing import MAX_AGENTS, MODELS, N_ACTIONS, N_STRATEGIES, ROLES, STRATEGIES, TOPOLOGIES
 
 REWARDS = ("goodput", "solved", "reference")
+LAMBDA_SCOPES = ("shared", "tier", "cell")
 RUN_KIND = "router-train"
 
 
@@ -64,11 +65,11 @@ class TrainConfig:
     lambda_init: float = 0.2
     lambda_lr: float = 1.0
     warmup_epochs: int = 0
-    per_tier_lambda: bool = True
+    lambda_scope: str = "tier"          # shared | tier | cell: one λ, one per budget tier, one per cell
     ppo_epochs: int = 3
-    minibatch_size: int = 4096
-    learning_rate: float = 1e-3
-    entropy_coef: float = 0.01
+    minibatch_size: int = 1024
+    learning_rate: float = 3e-3
+    entropy_coef: float = 0.001         # small: where budgets are loose the best pair wins by a few points
     normalize_per_tier: bool = True     # advantages standardized per budget tier (see episodes.py)
     hidden: int = 64
     seed: int = 0
@@ -81,6 +82,8 @@ class TrainConfig:
             raise ConfigError("--ppo-epochs", "must be at least 1")
         if self.reward not in REWARDS:
             raise ConfigError("--reward", f"{self.reward!r}; allowed: {', '.join(REWARDS)}")
+        if self.lambda_scope not in LAMBDA_SCOPES:
+            raise ConfigError("--lambda-scope", f"{self.lambda_scope!r}; allowed: {', '.join(LAMBDA_SCOPES)}")
         for name in ("lambda_init", "lambda_lr", "warmup_epochs", "learning_rate", "entropy_coef"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"--{name.replace('_', '-')}", "must be >= 0")
@@ -147,8 +150,9 @@ class Trainer:
         params = list(planner.parameters()) + list(executor.parameters())
         optimizer = torch.optim.Adam(params, lr=config.learning_rate, eps=1e-5)
         constraint = Constraint.parse(config.constraint)
-        multipliers = LagrangeMultipliers(len(config.budgets), constraint.limit, config.lambda_init,
-                                          config.lambda_lr, config.warmup_epochs, config.per_tier_lambda)
+        n_groups = len(config.rates) * len(config.budgets) if config.lambda_scope == "cell" else len(config.budgets)
+        multipliers = LagrangeMultipliers(n_groups, constraint.limit, config.lambda_init, config.lambda_lr,
+                                          config.warmup_epochs, separate=config.lambda_scope != "shared")
         trainer = cls(config, Path(run_dir), planner, executor, optimizer, multipliers)
         latest = trainer.run_dir / "checkpoints" / checkpoint.LATEST
         if latest.is_file():
@@ -196,16 +200,24 @@ class Trainer:
         constraint = Constraint.parse(cfg.constraint)
         budgets = np.asarray(cfg.budgets)
         tier = np.searchsorted(budgets, done.budget)
+        if cfg.lambda_scope == "cell":
+            rate_of_sim = np.array([cfg.rates.index(c.rate) for c in cells])
+            group = rate_of_sim[done.sim_index] * len(budgets) + tier
+        else:
+            group = tier
         reward = workflow_reward(cfg.reward, done.solved, done.workflow_latency, done.budget)
         cost = constraint.cost(done.workflow_latency, done.budget)
-        outcomes = Outcomes(done.sim_index, done.workflow_id, reward, cost, tier)
+        outcomes = Outcomes(done.sim_index, done.workflow_id, reward, cost, tier, group)
         applied = self.multipliers.applied(epoch)
         plans, steps = build_decisions(router.plan_log.arrays(), router.step_log.arrays(), outcomes, applied, cfg.ppo(),
                                        cfg.normalize_per_tier)
         generator = torch.Generator().manual_seed(torch_seed)
         groups = [(self.planner, plans), (self.executor, steps)]
         stats = ppo_update([(p, d) for p, d in groups if d is not None], self.optimizer, cfg.ppo(), generator)
-        violation = self.multipliers.update(epoch, tier, cost)
+        self.multipliers.update(epoch, group, cost)
+        counts = np.bincount(tier, minlength=len(budgets))
+        sums = np.bincount(tier, weights=cost, minlength=len(budgets))
+        violation = [None if n == 0 else float(s / n - constraint.limit) for s, n in zip(sums, counts)]
 
         actions = np.concatenate(router.step_log.actions)
         results = driver.results(record=cfg.telemetry, run_ids=[f"train-{c.label}" for c in cells], epoch=epoch)
@@ -225,7 +237,7 @@ class Trainer:
             "bust_rate": float((~within).mean()),
             "lambda": self.multipliers.values.tolist(),
             "lambda_applied": applied.tolist(),
-            "violation_per_tier": {f"{b:g}": (None if np.isnan(v) else float(v)) for b, v in zip(cfg.budgets, violation)},
+            "violation_per_tier": {f"{b:g}": v for b, v in zip(cfg.budgets, violation)},
             "model_mix": dict(zip(MODELS, (np.bincount(actions // N_STRATEGIES, minlength=len(MODELS)) / len(actions)).tolist())),
             "strategy_mix": dict(zip(STRATEGIES, (np.bincount(actions % N_STRATEGIES, minlength=N_STRATEGIES) / len(actions)).tolist())),
             "ppo": {k: v for k, v in asdict(stats).items() if k != "minibatches"},
@@ -244,7 +256,10 @@ class Trainer:
 
 def summary_info(line: dict[str, Any]) -> str:
     """The progress bar's live figures: reward, cost, λ and violation per tier."""
-    lam = line["lambda"]
+    lam = np.asarray(line["lambda"])
+    n_tiers = len(line["violation_per_tier"])
+    if len(lam) > n_tiers:  # one λ per cell (rate-major): show each tier's largest
+        lam = lam.reshape(-1, n_tiers).max(axis=0)
     lam_text = f"{lam[0]:.2f}" if len(lam) == 1 else "/".join(f"{v:.2f}" for v in lam)
     viol = " ".join(f"{b}:{v:+.2f}" for b, v in line["violation_per_tier"].items() if v is not None)
     return (f"reward {line['reward']:.3f}  cost {line['cost']:.3f}  goodput {line['goodput']:.3f}  "
