@@ -41,7 +41,7 @@ def test_run_folder_holds_checkpoints_history_and_role_step_telemetry(tmp_path):
     tel = telemetry.load(tmp_path / "run" / "telemetry" / "epoch-0000")
     assert len(tel.steps) == line["role_steps"] and len(tel.workflows) == line["workflows"] == 4 * 25
     assert set(tel.steps["budget"]) == {10.0, 200.0} and set(tel.steps["rate"]) == {20.0, 200.0}
-    assert set(line["violation_per_tier"]) == {"10", "200"} and len(line["lambda"]) == 2
+    assert set(line["violation_per_tier"]) == {"10", "200"} and len(line["lambda"]) == 4  # one per cell
 
 
 def test_resuming_with_another_configuration_is_refused(tmp_path):

@@ -20,10 +20,10 @@ def train_command(
     warmup_epochs: int = typer.Option(0, "--warmup-epochs", help="Epochs with λ held at 0."),
     ppo_epochs: int = typer.Option(3, "--ppo-epochs", help="PPO passes over each epoch's decisions."),
     constraint: str = typer.Option("bust:0.05", "--constraint", help="bust:EPS (P(L>B) ≤ EPS) or ratio:C (E[L/B] ≤ C)."),
-    per_tier_lambda: bool = typer.Option(True, "--per-tier-lambda/--shared-lambda",
-                                         help="One multiplier per budget tier, or one shared."),
-    per_cell_lambda: bool = typer.Option(False, "--per-cell-lambda",
-                                         help="One multiplier per (rate, budget) cell (overrides the above)."),
+    per_tier_lambda: bool = typer.Option(False, "--per-tier-lambda",
+                                         help="One multiplier per budget tier [default: one per (rate, budget) cell]."),
+    shared_lambda: bool = typer.Option(False, "--shared-lambda", help="One multiplier for the whole grid "
+                                       "(the reference's choice)."),
     reward: str = typer.Option("goodput", "--reward", help="goodput (solved within budget), solved, or reference "
                                "(solved − max(0, L/B − 1), which collapses)."),
     sampling: str = typer.Option("uniform", "--sampling", help="uniform or weighted cell sampling."),
@@ -46,7 +46,7 @@ def train_command(
         weights=parse_numbers(weights, "--weights", ()) if weights else None,
         curriculum_epochs=curriculum_epochs, epochs=epochs, constraint=constraint, reward=reward,
         lambda_init=lambda_init, lambda_lr=lambda_lr, warmup_epochs=warmup_epochs,
-        lambda_scope="cell" if per_cell_lambda else ("tier" if per_tier_lambda else "shared"),
+        lambda_scope=_lambda_scope(per_tier_lambda, shared_lambda),
         ppo_epochs=ppo_epochs, minibatch_size=minibatch_size, learning_rate=learning_rate, seed=seed,
         telemetry=not no_telemetry,
     )
@@ -55,6 +55,14 @@ def train_command(
     console.print(f"trained {trainer.epochs_done} epochs: goodput {last['goodput']:.3f}, "
                   f"bust rate {last['bust_rate']:.3f}, accuracy {last['accuracy']:.3f}")
     console.print(f"run folder: {trainer.run_dir}  (checkpoint: {trainer.run_dir / 'checkpoints' / 'checkpoint.pt'})")
+
+
+def _lambda_scope(per_tier: bool, shared: bool) -> str:
+    from loadwise.errors import ConfigError
+
+    if per_tier and shared:
+        raise ConfigError("--per-tier-lambda", "cannot be combined with --shared-lambda")
+    return "tier" if per_tier else "shared" if shared else "cell"
 
 
 @app.command("eval")

@@ -65,7 +65,7 @@ class TrainConfig:
     lambda_init: float = 0.2
     lambda_lr: float = 1.0
     warmup_epochs: int = 0
-    lambda_scope: str = "tier"          # shared | tier | cell: one λ, one per budget tier, one per cell
+    lambda_scope: str = "cell"          # shared | tier | cell: one λ, one per budget tier, one per cell
     ppo_epochs: int = 3
     minibatch_size: int = 1024
     learning_rate: float = 3e-3
