@@ -14,7 +14,7 @@ DEMO_BUDGETS = (10.0, 50.0, 600.0)
 DEMO_BASELINES = (*HEURISTICS, "fixed:3B:flash", "fixed:32B:deepthink")
 
 
-def demo_router(folder: str | Path, seed: int = 0, epochs: int = 8, workflows: int = 100,
+def demo_router(folder: str | Path, seed: int = 0, epochs: int = 15, workflows: int = 120,
                 show_progress: bool = True) -> dict[str, Any]:
     """Train on a 3 × 3 grid for a few epochs, evaluate against baselines and the oracle.
 
@@ -27,7 +27,7 @@ def demo_router(folder: str | Path, seed: int = 0, epochs: int = 8, workflows: i
 
     folder = Path(folder)
     config = TrainConfig(rates=DEMO_RATES, budgets=DEMO_BUDGETS, workflows=workflows, epochs=epochs,
-                         minibatch_size=512, learning_rate=3e-3, seed=seed)
+                         minibatch_size=512, seed=seed)
     trainer = train(config, folder / "train", show_progress=show_progress)
     evaluation = evaluate_checkpoint(trainer.run_dir, workflows=2 * workflows, seed=seed + 12345,
                                      baselines=DEMO_BASELINES)
