@@ -54,6 +54,9 @@ class Grid:
     curriculum_epochs: int = 0
 
     def __post_init__(self) -> None:
+        for name, values in (("--rates", self.rates), ("--budgets", self.budgets)):
+            if not values or any(b <= a for a, b in zip(values, values[1:])):
+                raise ConfigError(name, "must be increasing, distinct and not empty (e.g. 10,50,200)")
         if self.workflows < 1:
             raise ConfigError("--workflows", "must be at least 1 workflow per cell")
         if self.sampling not in SAMPLING:
