@@ -37,6 +37,10 @@ def build_report(tuner: Tuner, records: list[TrialRecord], validation: Validatio
         f"study seed {s.seed}, constraints: {', '.join(map(str, tuner.constraints)) or 'none'}",
         f"storage: {tuner.storage_url} (one Optuna study per stage: {s.study_name}.stage0 …)",
     ])
+    if tuner.finalized_from is not None:
+        report.paragraph(f"The trials ended before the full-set stage, so the {s.promote} best configs of stage "
+                         f"{tuner.finalized_from} were evaluated on the full set at full length; the best is "
+                         "chosen among those (a partial-set value is never reported as the best).")
     report.heading("Best config")
     if best is None:
         report.paragraph("No config completed the full scenario set.")

@@ -124,6 +124,8 @@ class Tuner:
         self.records: list[TrialRecord] = []
         self.evaluator: Evaluator | None = None
         self.total = settings.trials
+        self.finalized_from: int | None = None  # set when the study stopped before its full-set stage
+        self.seen: set[tuple[int, int]] = set()  # (stage, Optuna trial number) already taken in
 
     # Optuna plumbing
 
@@ -146,16 +148,26 @@ class Tuner:
         return sum(len(st.get_trials(deepcopy=False, states=ACTIVE)) for st in self.studies)
 
     def _recover(self) -> None:
-        """Rebuild stage data from finished trials; on resume, re-enqueue trials a dead process left running."""
-        for k, study in enumerate(self.studies):
-            plan, data = self.plans[k], self.data[k]
-            for t in study.get_trials(deepcopy=False):
-                if t.state == TrialState.RUNNING and self.resuming:
+        """Resume: trials a dead process left running are failed and enqueued again; then sync."""
+        if self.resuming:
+            for study in self.studies:
+                for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                     study.tell(t.number, state=TrialState.FAIL)
                     study.enqueue_trial(t.params, user_attrs={"resumed_from": t.number})
+        self._sync()
+
+    def _sync(self) -> None:
+        """Take in finished trials this process has not seen (earlier runs, other processes on the storage).
+
+        Their run values come from the shared run cache, so incumbents and the
+        reported best cover every process's work.
+        """
+        for k, study in enumerate(self.studies):
+            plan, data = self.plans[k], self.data[k]
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+                if (k, t.number) in self.seen:
                     continue
-                if t.state not in (TrialState.COMPLETE, TrialState.PRUNED):
-                    continue
+                self.seen.add((k, t.number))
                 config = resolve(self.system.knobs, t.params)
                 for scenario, rep in t.user_attrs.get("cells", []):
                     hit = self.cache.get(plan.spec(config, (scenario, rep)))
@@ -191,6 +203,7 @@ class Tuner:
                 self._loop(bar, task, self.settings.trials)
                 if not self.studies[-1].get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
                     self._finalize(bar, task)
+                self._sync()
         finally:
             self.evaluator.close()
         return self.records
@@ -232,6 +245,7 @@ class Tuner:
                 return None
         if any(stage_of[id(e)] != k for e in active):
             return None  # a stage starts once the previous one has finished (promotion needs its results)
+        self._sync()
         if k > 0 and only_stage is None and not self.studies[k].get_trials(deepcopy=False):
             self._promote(k, k - 1)
         trial = self.studies[k].ask(self.space)
@@ -255,6 +269,7 @@ class Tuner:
 
     def _finish(self, e: ConfigEvaluation, k: int) -> None:
         data, study, trial = self.data[k], self.studies[k], e.trial
+        self.seen.add((k, trial.number))
         cells = sorted(data.values[e.key])
         trial.set_user_attr("cells", [list(c) for c in cells])
         trial.set_user_attr("stage", k)
@@ -294,6 +309,7 @@ class Tuner:
         if not reached:
             return
         self._promote(last, reached[-1], finalization=True)
+        self.finalized_from = reached[-1]
         self.total += self.settings.promote
         bar.update(task, total=self.total)
         self._loop(bar, task, trials=10**9, only_stage=last)
