@@ -39,3 +39,11 @@ def test_bad_grids_name_the_flag():
     assert parse_numbers("200,20", "--rates", DEFAULT_RATES) == (20.0, 200.0)
     with pytest.raises(ConfigError, match="^--budgets: must be increasing"):
         Grid(budgets=(50.0, 10.0))
+
+
+def test_weights_keep_their_order_and_may_repeat():
+    from loadwise.rl.grid import parse_weights
+
+    assert parse_weights("2,0,1,1") == (2.0, 0.0, 1.0, 1.0)
+    with pytest.raises(ConfigError, match="^--weights: 'a,b' is not a comma-separated list"):
+        parse_weights("a,b")

@@ -11,8 +11,8 @@ app = typer.Typer(help="Train the load-aware router (PPO-Lagrangian) and evaluat
 
 @app.command("train")
 def train_command(
-    rates: str = typer.Option(None, "--rates", help="Arrival rates, req/min [default: 20,30,50,100,150,200]."),
-    budgets: str = typer.Option(None, "--budgets", help="Budget tiers, s [default: 10,50,200,600,1800]."),
+    rates: str = typer.Option(None, "--rates", help="Arrival rates, req/min (default 20,30,50,100,150,200)."),
+    budgets: str = typer.Option(None, "--budgets", help="Budget tiers, s (default 10,50,200,600,1800)."),
     epochs: int = typer.Option(30, "--epochs", help="Training epochs (each visits the grid once)."),
     workflows: int = typer.Option(1000, "--workflows", help="Workflows per cell and epoch."),
     lambda_init: float = typer.Option(0.2, "--lambda-init", help="Initial Lagrange multiplier."),
@@ -21,11 +21,11 @@ def train_command(
     ppo_epochs: int = typer.Option(3, "--ppo-epochs", help="PPO passes over each epoch's decisions."),
     constraint: str = typer.Option("bust:0.05", "--constraint", help="bust:EPS (P(L>B) ≤ EPS) or ratio:C (E[L/B] ≤ C)."),
     per_tier_lambda: bool = typer.Option(False, "--per-tier-lambda",
-                                         help="One multiplier per budget tier [default: one per (rate, budget) cell]."),
+                                         help="One multiplier per budget tier (default: one per (rate, budget) cell)."),
     shared_lambda: bool = typer.Option(False, "--shared-lambda", help="One multiplier for the whole grid "
                                        "(the reference's choice)."),
     reward: str = typer.Option("goodput", "--reward", help="goodput (solved within budget), solved, or reference "
-                               "(solved − max(0, L/B − 1), which collapses)."),
+                               "(solved − max(0, L/B − 1); the reference system's policy collapsed with it)."),
     sampling: str = typer.Option("uniform", "--sampling", help="uniform or weighted cell sampling."),
     weights: str = typer.Option(None, "--weights", help="Weighted sampling: one weight per cell, rate-major."),
     curriculum_epochs: int = typer.Option(0, "--curriculum-epochs", help="Epochs of easy-to-hard curriculum."),
@@ -37,13 +37,13 @@ def train_command(
 ) -> None:
     """Train the router; checkpoints every epoch, resumes from --out."""
     from loadwise.progress import console
-    from loadwise.rl.grid import DEFAULT_BUDGETS, DEFAULT_RATES, parse_numbers
+    from loadwise.rl.grid import DEFAULT_BUDGETS, DEFAULT_RATES, parse_numbers, parse_weights
     from loadwise.rl.train import TrainConfig, train
 
     config = TrainConfig(
         rates=parse_numbers(rates, "--rates", DEFAULT_RATES), budgets=parse_numbers(budgets, "--budgets", DEFAULT_BUDGETS),
         workflows=workflows, sampling=sampling,
-        weights=parse_numbers(weights, "--weights", ()) if weights else None,
+        weights=parse_weights(weights) if weights else None,
         curriculum_epochs=curriculum_epochs, epochs=epochs, constraint=constraint, reward=reward,
         lambda_init=lambda_init, lambda_lr=lambda_lr, warmup_epochs=warmup_epochs,
         lambda_scope=_lambda_scope(per_tier_lambda, shared_lambda),
@@ -68,8 +68,8 @@ def _lambda_scope(per_tier: bool, shared: bool) -> str:
 @app.command("eval")
 def eval_command(
     checkpoint: str = typer.Argument(..., help="A checkpoint file or a `router train` run folder."),
-    rates: str = typer.Option(None, "--rates", help="Rates to evaluate [default: the training grid's]."),
-    budgets: str = typer.Option(None, "--budgets", help="Budget tiers to evaluate [default: the training grid's]."),
+    rates: str = typer.Option(None, "--rates", help="Rates to evaluate (default: the training grid's)."),
+    budgets: str = typer.Option(None, "--budgets", help="Budget tiers to evaluate (default: the training grid's)."),
     workflows: int = typer.Option(1000, "--workflows", help="Workflows per cell."),
     seed: int = typer.Option(12345, "--seed", help="Evaluation seed (the same for every router)."),
     baselines: str = typer.Option("all", "--baselines", help="Comma-separated baseline names, or all."),
@@ -77,7 +77,7 @@ def eval_command(
     temperature: float = typer.Option(1.0, "--temperature", help="Sample from the policy sharpened to this "
                                       "temperature (1: as trained)."),
     as_json: bool = typer.Option(False, "--json", help="Print every number as JSON."),
-    out: str = typer.Option(None, "--out", help="Folder for the report [default: runs/router-eval-<time>]."),
+    out: str = typer.Option(None, "--out", help="Folder for the report (default: runs/router-eval-<time>)."),
 ) -> None:
     """Compare a trained router with every baseline and the clairvoyant oracle."""
     from loadwise.progress import console, make_progress

@@ -42,6 +42,14 @@ def parse_numbers(text: str | None, field: str, default: tuple[float, ...]) -> t
     return tuple(sorted(values))
 
 
+def parse_weights(text: str, field: str = "--weights") -> tuple[float, ...]:
+    """"1,1,2,0" -> (1.0, 1.0, 2.0, 0.0), in the given order (cells rate-major)."""
+    try:
+        return tuple(float(v) for v in str(text).split(","))
+    except ValueError:
+        raise ConfigError(field, f"{text!r} is not a comma-separated list of numbers (one weight per cell)") from None
+
+
 @dataclass(frozen=True)
 class Grid:
     """Rates (req/min) × budget tiers (s), and how an epoch samples its cells."""
