@@ -67,7 +67,14 @@ class RunCache:
     def __init__(self, url: str, study: str) -> None:
         self.engine = sa.create_engine(url, **engine_options(url))
         self.study = study
-        _META.create_all(self.engine, checkfirst=True)
+        for attempt in range(10):  # processes starting together race to create the table
+            try:
+                _META.create_all(self.engine, checkfirst=True)
+                break
+            except sa.exc.DBAPIError:
+                if attempt == 9:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     def get(self, spec: RunSpec) -> RunResult | None:
         with self.engine.connect() as conn:

@@ -17,11 +17,13 @@ finished runs from the cache.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
@@ -109,7 +111,7 @@ class Tuner:
         if s.min_replicates < 1 or s.max_replicates < s.min_replicates:
             raise ConfigError("replicates", "need 1 <= min_replicates <= max_replicates")
         self.storage_url = s.storage or f"sqlite:///{(run_dir / 'study.db').resolve()}"
-        self.storage = optuna.storages.RDBStorage(self.storage_url, engine_kwargs=engine_options(self.storage_url))
+        self.storage = _open_storage(self.storage_url)
         self.cache = RunCache(self.storage_url, s.study_name)
         self.backend_args = (backend, jobs, s.timeout, address)
         self.progress_enabled = progress
@@ -370,6 +372,18 @@ def _distributions(system: System) -> dict[str, Any]:
     if not space:
         raise ConfigError("system", f"{system.name} has no knobs with a search range")
     return space
+
+
+def _open_storage(url: str, attempts: int = 10) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage; retried because processes starting together race to create its tables."""
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_options(url))
+        except sqlalchemy.exc.DBAPIError:  # "table exists", duplicate schema version
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def prepare_run(settings: TuneSettings, out: str | Path | None, resume: str | Path | None
