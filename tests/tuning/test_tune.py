@@ -49,7 +49,8 @@ def test_run_folder_and_report(tmp_path):
     for name in ("run.json", "study.db", "runs.parquet", "report.md", "report.html", "history.png", "result.json"):
         assert (folder / name).is_file(), name
     runs = pd.read_parquet(folder / "runs.parquet")
-    assert {"config.x1", "scenario", "seed", "metric.cost", "seconds", "purpose"} <= set(runs.columns)
+    assert {"config.x1", "scenario", "seed", "metric.cost", "objective", "seconds", "purpose"} <= set(runs.columns)
+    assert (runs["objective"] == runs["metric.cost"]).all()
     assert set(runs["purpose"]) == {"search", "validate", "slice"}
     validated = result.validation.summary
     assert {"robust-best", "defaults", "normal-only-optimum"} <= set(validated["config"])

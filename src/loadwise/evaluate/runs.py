@@ -54,13 +54,18 @@ class RunResult:
 
     def value(self, objective: Objective) -> float:
         """The objective of this run; a failed run (or failing objective) scores the failure value."""
-        if not self.ok:
-            return objective.failure_value
-        try:
-            v = objective(self.metrics)
-        except (KeyError, ValueError, ZeroDivisionError):
-            return objective.failure_value
-        return v if v == v else objective.failure_value
+        return objective_value(objective, self.ok, self.metrics)
+
+
+def objective_value(objective: Objective, ok: bool, metrics: Mapping[str, float]) -> float:
+    """`objective(metrics)`, or its failure value for a failed run, missing metrics or NaN."""
+    if not ok:
+        return objective.failure_value
+    try:
+        v = objective(metrics)
+    except (KeyError, ValueError, ZeroDivisionError):
+        return objective.failure_value
+    return v if v == v else objective.failure_value
 
 
 def execute(system: System, spec: RunSpec) -> RunResult:

@@ -21,6 +21,7 @@ import optuna
 
 from loadwise.errors import ConfigError
 from loadwise.evaluate import Evaluator, RunCache, make_backend
+from loadwise.evaluate.runs import objective_value
 from loadwise.progress import make_progress
 from loadwise.rundir import new_run_dir, read_run_info, write_json, write_run_info
 from loadwise.scenarios import FidelitySchedule, ScenarioSet, get_scenario_set
@@ -171,6 +172,11 @@ def tune(
     evaluator.executed, evaluator.failed, evaluator.reused = sims, tuner.evaluator.failed + evaluator.failed, cached
     tuner.evaluator = evaluator
     table = tuner.cache.table()
+    metric_cols = [c for c in table.columns if c.startswith("metric.")]
+    table["objective"] = [
+        objective_value(tuner.objective, ok, {k.removeprefix("metric."): v for k, v in row.items() if v == v})
+        for ok, row in zip(table["ok"], table[metric_cols].to_dict("records"))
+    ] if len(table) else []
     table.to_parquet(run_dir / "runs.parquet", index=False)
     report = build_report(tuner, records, validation, slices, seconds, single_scenario_reference(tuner.system))
     paths = report.write(run_dir)
