@@ -146,8 +146,7 @@ def tune(
     search_seconds = time.monotonic() - search_started
     best = tuner.best()
     validation = slices = None
-    backend_obj = make_backend(backend, tuner.system, jobs, settings.timeout, address)
-    evaluator = Evaluator(backend_obj, tuner.cache)
+    evaluator = tuner.evaluator  # the search's workers go on with validation and slices
     try:
         with make_progress(disable=not progress) as bar:
             if best is not None and validate_top > 0:
@@ -168,9 +167,7 @@ def tune(
     finally:
         evaluator.close()
     seconds = time.monotonic() - started
-    sims, cached = tuner.evaluator.executed + evaluator.executed, tuner.evaluator.reused + evaluator.reused
-    evaluator.executed, evaluator.failed, evaluator.reused = sims, tuner.evaluator.failed + evaluator.failed, cached
-    tuner.evaluator = evaluator
+    sims, cached = evaluator.executed, evaluator.reused
     table = tuner.cache.table()
     metric_cols = [c for c in table.columns if c.startswith("metric.")]
     table["objective"] = [

@@ -207,33 +207,36 @@ class ConfigEvaluation:
             self._remember_diff_variances()
 
     def _replicate_or_finish(self) -> None:
-        means, variances, dofs, counts, unknown = self._scenario_stats(own_values=True)
+        """Add a replicate while the CI is wider than the tolerance (and room is left), else complete."""
+        names, means, variances, dofs, counts, unknown = self._scenario_stats()
         weights = self.plan.scenarios.weights
         grad = self.plan.aggregate.gradient(means, weights, self.plan.objective.direction)
-        g = [abs(grad[s]) for s in weights]
+        g = [abs(grad[s]) for s in names]
         if not unknown:
             var = weighted_mean_variance(g, variances, counts)
             self.ci = t_quantile(0.975, welch_df(g, variances, dofs, counts)) * math.sqrt(var)
-        tol = self.plan.ci_tol
-        if tol is not None:
-            room = [i for i, s in enumerate(weights) if counts[i] < self.plan.max_replicates]
-            if unknown and any(s in unknown for s in (list(weights)[i] for i in room)):
-                s = next(list(weights)[i] for i in room if list(weights)[i] in unknown)
-                self.plan_cells.append((s, counts[list(weights).index(s)]))
+        if self.plan.ci_tol is not None:
+            room = [i for i in range(len(names)) if counts[i] < self.plan.max_replicates]
+            no_variance = [i for i in room if names[i] in unknown]
+            if no_variance:  # a second replicate gives the scenario a variance
+                self.plan_cells.append((names[no_variance[0]], counts[no_variance[0]]))
                 return
-            if room and not unknown and self.ci > tol:
+            if room and not unknown and self.ci > self.plan.ci_tol:
+                # the replicate that shrinks Σ gᵢ² sᵢ²/nᵢ the most
                 i = max(room, key=lambda i: g[i] ** 2 * variances[i] / (counts[i] * (counts[i] + 1)))
-                self.plan_cells.append((list(weights)[i], counts[i]))
+                self.plan_cells.append((names[i], counts[i]))
                 return
         self.value = self.plan.aggregate(means, weights, self.plan.objective.direction)
         self.status = "complete"
         if self.racing:
             self._remember_diff_variances()
 
-    def _scenario_stats(self, own_values: bool) -> tuple[dict[str, float], list[float], list[float], list[int], set[str]]:
+    def _scenario_stats(self) -> tuple[list[str], dict[str, float], list[float], list[float], list[int], set[str]]:
+        """Per scenario of the stage: mean, run variance (own, else pooled) and its dof, count; names without a variance."""
         by = self.data.scenario_means(self.key)
+        names = list(self.plan.scenarios.weights)
         means, variances, dofs, counts, unknown = {}, [], [], [], set()
-        for s in self.plan.scenarios.weights:
+        for s in names:
             m, v, n = sample_stats(by[s])
             means[s] = m
             if n < 2:
@@ -247,7 +250,7 @@ class ConfigEvaluation:
             variances.append(v)
             dofs.append(dof)
             counts.append(n)
-        return means, variances, dofs, counts, unknown
+        return names, means, variances, dofs, counts, unknown
 
     # racing
 

@@ -194,7 +194,11 @@ class Tuner:
     # the loop
 
     def run(self) -> list[TrialRecord]:
-        """Run trials until `trials` (or the budget) is reached; returns every finished trial."""
+        """Run trials until `trials` (or the budget) is reached; returns every finished trial.
+
+        The evaluator (and its worker processes) stays open for validation and slices;
+        the caller closes it (`self.evaluator.close()`); on an error it is closed here.
+        """
         self._recover()
         self.evaluator = Evaluator(make_backend(self.backend_args[0], self.system, self.backend_args[1],
                                                 self.backend_args[2], self.backend_args[3]), self.cache)
@@ -206,8 +210,9 @@ class Tuner:
                 if not self.studies[-1].get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
                     self._finalize(bar, task)
                 self._sync()
-        finally:
+        except BaseException:
             self.evaluator.close()
+            raise
         return self.records
 
     def _loop(self, bar: Any, task: Any, trials: int, only_stage: int | None = None) -> None:
