@@ -100,9 +100,27 @@ def serving_sweep_step(folder: Path, seed: int) -> Report:
     return section
 
 
+def router_step(folder: Path, seed: int) -> Report:
+    """Train the PPO-Lagrangian router for a few epochs and evaluate it against the baselines."""
+    from loadwise.rl.demo import demo_router
+
+    result = demo_router(folder, seed=seed, show_progress=False)
+    return result["report"]
+
+
+def audit_step(folder: Path, seed: int) -> Report:
+    """Audit the telemetry of the router's training run, as seed 000's report did by hand."""
+    from loadwise.auditing import audit_run
+
+    telemetry = folder.parent / "router" / "train"
+    return audit_run(telemetry, folder / "report", seed=seed).report
+
+
 STEPS: list[DemoStep] = [
     DemoStep("submitqueue", "Submit queue on the seed's scenarios", submit_queue_step),
     DemoStep("serve-sweep", "Serving simulator: baseline routers", serving_sweep_step),
+    DemoStep("router", "Router: PPO-Lagrangian training and evaluation", router_step),
+    DemoStep("audit", "Scenario audit of the router's training telemetry", audit_step),
 ]
 
 
