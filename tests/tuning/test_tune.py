@@ -186,3 +186,30 @@ def test_two_processes_work_on_one_study_at_once(tmp_path):
     assert 30 <= len(finished) <= 31  # both stop once the shared count is reached (one may race past it)
     best = min(t.value for t in finished if t.state == optuna.trial.TrialState.COMPLETE)
     assert min(o["best"] for o in outs) == best  # the last to finish reports the best of both processes' trials
+
+
+def test_validate_pairs_configs_on_fresh_seeds(tmp_path):
+    optimum, value = Synthetic().optimum([(p, w) for _, w, p in SCENARIOS])
+    far = {k: min(1.0, v + 0.3) for k, v in optimum.items()}
+    result = loadwise.validate(system="synthetic", scenarios="synthetic5", configs={"optimum": optimum, "far": far},
+                               baseline="far", replicates=4, backend="inline", out=tmp_path / "v", progress=False)
+    rows = result.summary.set_index("config")
+    assert result.best == "optimum"
+    assert rows.loc["optimum", "p_value"] < 0.01 and rows.loc["optimum", "diff_vs_baseline"] < 0
+    assert abs(rows.loc["optimum", "objective"] - value) < 3 * rows.loc["optimum", "ci95"]
+    assert rows.loc["optimum", "diff_ci95"] < rows.loc["optimum", "ci95"] / 3  # pairing on common seeds
+    assert len(result.per_scenario) == 10 and set(result.per_scenario["n"]) == {4}
+    assert (tmp_path / "v" / "validation.md").is_file()
+
+
+def test_validate_cli_on_a_tune_run(tmp_path, capsys):
+    loadwise.tune("synthetic", "synthetic5", trials=12, out=tmp_path / "r", **FAST)
+    with pytest.raises(SystemExit) as info:
+        main(["validate", str(tmp_path / "r"), "--top", "2", "--replicates", "2", "--jobs", "1"])
+    assert info.value.code == 0
+    out = capsys.readouterr()
+    assert "robust-best" in out.out + out.err and (tmp_path / "r" / "validation.html").is_file()
+    with pytest.raises(SystemExit) as info:
+        main(["validate", str(tmp_path / "r"), "--config", "nonsense"])
+    assert info.value.code == 2
+    assert "unknown named config 'nonsense'; allowed: defaults, normal-only-optimum" in capsys.readouterr().err

@@ -236,7 +236,7 @@ def validate(
         study_name = saved["study_name"]
         settings = TuneSettings(**{k: v for k, v in saved.items() if k in TuneSettings.__dataclass_fields__})
         tuner = Tuner(settings, Path(run_dir), system_obj, scenario_set, progress=False)
-        tuner._recover()
+        tuner.sync()
         for i, cfg in enumerate(tuner.top(top), start=1):
             chosen["robust-best" if i == 1 else f"robust-top{i}"] = cfg
     else:

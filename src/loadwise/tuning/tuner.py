@@ -156,9 +156,9 @@ class Tuner:
                 for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                     study.tell(t.number, state=TrialState.FAIL)
                     study.enqueue_trial(t.params, user_attrs={"resumed_from": t.number})
-        self._sync()
+        self.sync()
 
-    def _sync(self) -> None:
+    def sync(self) -> None:
         """Take in finished trials this process has not seen (earlier runs, other processes on the storage).
 
         Their run values come from the shared run cache, so incumbents and the
@@ -209,7 +209,7 @@ class Tuner:
                 self._loop(bar, task, self.settings.trials)
                 if not self.studies[-1].get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
                     self._finalize(bar, task)
-                self._sync()
+                self.sync()
         except BaseException:
             self.evaluator.close()
             raise
@@ -252,7 +252,7 @@ class Tuner:
                 return None
         if any(stage_of[id(e)] != k for e in active):
             return None  # a stage starts once the previous one has finished (promotion needs its results)
-        self._sync()
+        self.sync()
         if k > 0 and only_stage is None and not self.studies[k].get_trials(deepcopy=False):
             self._promote(k, k - 1)
         trial = self.studies[k].ask(self.space)
