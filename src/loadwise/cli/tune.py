@@ -66,6 +66,8 @@ def validate_command(
     out: Path = typer.Option(None, "--out", help="Folder for validation.md/.html/.csv (default: the run folder)."),
 ) -> None:
     """Re-evaluate configs on fresh seeds: objective ± 95% CI, per scenario, paired difference to a baseline."""
+    from rich import box
+    from rich.console import Console
     from rich.table import Table
 
     from loadwise.progress import console
@@ -74,10 +76,13 @@ def validate_command(
     result = validate(run_dir, system=system, scenarios=scenarios, configs=config or None, top=top,
                       replicates=replicates, baseline=baseline, seed=seed, jobs=jobs, backend=backend,
                       address=address, out=out)
-    table = Table(title=f"validation ({result.replicates} fresh replicates per scenario)")
+    headers = {"config": "config", "objective": "objective", "ci95": "±95%", "failed_runs": "failed",
+               "diff_vs_baseline": f"Δ vs {result.baseline}", "diff_ci95": "±95%", "p_value": "p"}
+    table = Table(title=f"validation ({result.replicates} fresh replicates per scenario)", box=box.SIMPLE_HEAD)
     for col in result.summary.columns:
-        table.add_column(str(col), justify="right")
+        table.add_column(headers.get(col, str(col)), justify="left" if col == "config" else "right",
+                         no_wrap=col == "config")
     for row in result.summary.itertuples(index=False):
-        table.add_row(*[f"{v:.5g}" if isinstance(v, float) else str(v) for v in row])
-    console.print(table)
-    console.print(f"report: {result.paths.get('html')}", highlight=False)
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+    Console().print(table)  # results go to standard output, messages to standard error
+    console.print(f"report: {result.paths.get('html')}", highlight=False, soft_wrap=True)
