@@ -1,5 +1,7 @@
 """Racing: a clearly worse config is dropped early; the true best never is."""
 
+import pytest
+
 from loadwise.evaluate import execute
 from loadwise.scenarios import get_scenario_set
 from loadwise.systems.synthetic import SCENARIOS, Synthetic
@@ -66,3 +68,9 @@ def test_order_puts_informative_scenarios_first():
 def test_weight_only_order_before_any_data():
     plan = StagePlan(0, get_scenario_set("synthetic5"), 1.0, 0, SYSTEM.objectives["cost"], Aggregate("mean"))
     assert StageData(plan).order() == ["normal", "spike", "low", "flaky", "crisis"]
+
+
+@pytest.mark.slow
+def test_true_best_is_never_dropped_over_many_stages():
+    drops = sum(evaluate(stage(seed), OPTIMUM)[0].status == "dropped" for seed in range(200))
+    assert drops == 0

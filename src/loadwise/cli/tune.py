@@ -48,7 +48,7 @@ def tune_command(
         hint = f"; continue with: loadwise tune --resume {where}" if where else ""
         console.print(f"[yellow]interrupted[/]{hint}")
         raise typer.Exit(130) from None
-    console.print(str(result), highlight=False)
+    typer.echo(str(result))
 
 
 def validate_command(

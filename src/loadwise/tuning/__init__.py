@@ -32,6 +32,7 @@ from loadwise.tuning.aggregate import Aggregate
 from loadwise.tuning.named import named_configs, single_scenario_reference
 from loadwise.tuning.report import build_report
 from loadwise.tuning.slices import objective_slices
+from loadwise.tuning.slices import slice_points as points_of
 from loadwise.tuning.tuner import TrialRecord, Tuner, TuneSettings, ci_tol_default, prepare_run
 from loadwise.tuning.validation import ValidationResult, validate_configs
 
@@ -161,9 +162,11 @@ def tune(
                                               validate_replicates, settings.seed, baseline,
                                               on_result=lambda _r: bar.advance(task))
             if best is not None and slice_points > 0:
-                task = bar.add_task("slices", total=None)
-                slices = objective_slices(evaluator, tuner.plans[-1], best[0], _searched(tuner.system),
-                                          slice_points, on_result=lambda _r: bar.advance(task))
+                space = _searched(tuner.system)
+                n = sum(len(points_of(p, best[0][p.name], slice_points)) for p in space) * len(scenario_set.names)
+                task = bar.add_task("slices", total=n)
+                slices = objective_slices(evaluator, tuner.plans[-1], best[0], space, slice_points,
+                                          on_result=lambda _r: bar.advance(task))
     finally:
         evaluator.close()
     seconds = time.monotonic() - started
