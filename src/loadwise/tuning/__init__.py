@@ -25,6 +25,7 @@ from loadwise.evaluate.runs import objective_value
 from loadwise.progress import make_progress
 from loadwise.rundir import new_run_dir, read_run_info, write_json, write_run_info
 from loadwise.scenarios import FidelitySchedule, ScenarioSet, get_scenario_set
+from loadwise.scenarios.fidelity import stages_from
 from loadwise.scenarios.files import scenario_set_from_data, scenario_set_to_data
 from loadwise.systems import get_system
 from loadwise.systems.base import System, get_objective, resolve
@@ -135,9 +136,17 @@ def tune(
         if isinstance(system, str):
             system_obj = get_system(settings.system)
         write_run_info(run_dir, "tune", {**saved, "trials": settings.trials})
-    schedule = fidelity if isinstance(fidelity, FidelitySchedule) else None
+    if resume is not None:
+        schedule = stages_from(saved["fidelity_stages"], name=settings.fidelity)
+    else:
+        schedule = fidelity if isinstance(fidelity, FidelitySchedule) else None
     tuner = Tuner(settings, run_dir, system_obj, scenario_set, schedule, jobs=jobs, backend=backend,
                   address=address, progress=progress, resuming=resume is not None)
+    if resume is None:  # the resolved schedule, so that a resume uses exactly the same stages
+        info = read_run_info(run_dir, "tune")
+        info["config"]["fidelity_stages"] = [[st.first_trial, list(st.scenarios), st.fidelity]
+                                             for st in tuner.schedule.stages]
+        write_run_info(run_dir, "tune", info["config"])
     search_started = time.monotonic()
     try:
         records = tuner.run()
