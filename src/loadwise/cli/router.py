@@ -109,6 +109,7 @@ def eval_command(
         typer.echo(json.dumps(result, default=float))
         return
     t = result["targets"]
-    console.print(f"targets met in {t['cells_met']}/{t['cells_total']} cells; grid goodput "
-                  f"{t['grid_share_of_oracle_goodput']:.1%} of the oracle's")
+    console.print(f"targets met in {t['cells_met_where_oracle_meets']} of the {t['cells_where_oracle_meets']} cells "
+                  f"where the oracle meets the constraint; grid goodput {t['grid_share_of_oracle_goodput']:.1%} "
+                  "of the oracle's")
     console.print(f"report: {paths['markdown']} and {paths['html']}")

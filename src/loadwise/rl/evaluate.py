@@ -104,6 +104,8 @@ class Evaluation:
                 "cells": checks.to_dict(orient="records"),
                 "cells_met": int(checks["target_met"].sum()),
                 "cells_total": int(len(checks)),
+                "cells_where_oracle_meets": int(checks["oracle_meets"].sum()),
+                "cells_met_where_oracle_meets": int((checks["target_met"] & checks["oracle_meets"]).sum()),
                 "grid_share_of_oracle_goodput": share,
                 "grid_share_target": ORACLE_SHARE_TARGET,
                 "grid_share_met": None if share is None else bool(share >= ORACLE_SHARE_TARGET),
