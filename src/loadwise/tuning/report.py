@@ -54,9 +54,11 @@ def build_report(tuner: Tuner, records: list[TrialRecord], validation: Validatio
         report.heading("Validation on fresh seeds")
         validation.add_to(report)
     report.heading("Single-scenario optimum vs robust optimum")
+    same = tuner.objective.name == "classic"
     report.paragraph("The seed predicted how a robust optimum differs from the single-scenario (normal-only) "
-                     "optimum; its figures come from its own objective (here: `classic`), so a different "
-                     f"objective (this run: `{tuner.objective.name}`) may move knobs differently.")
+                     "optimum, with its own objective (`classic` here). This run optimizes "
+                     f"`{tuner.objective.name}`" + (", the same objective." if same else
+                                                    ", a different objective, so knobs may move differently."))
     report.table(_side_by_side(tuner, config, single_reference, validation), floatfmt="{:.4g}",
                  caption="The seed's predicted differences of a robust optimum from the single-scenario "
                          "optimum, and what happened here")
