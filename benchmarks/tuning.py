@@ -131,7 +131,7 @@ def quality(args: argparse.Namespace) -> None:
     methods = ["loadwise", "seed's method", "stochastic TPE", "random search"]
     found: dict[str, list[dict]] = {m: [] for m in methods}
     budgets = []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         with tempfile.TemporaryDirectory() as tmp:
             r = loadwise.tune(args.system, SCENARIOS[args.system], trials=10**6, budget=args.budget, seed=seed,
                               jobs=args.jobs, backend="local" if args.system == "submitqueue" else "inline",
@@ -215,6 +215,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--first-seed", type=int, default=0, help="quality: study seeds first-seed … first-seed+seeds−1")
     parser.add_argument("--budget", type=int, default=150)
     parser.add_argument("--true-replicates", type=int, default=3)
     parser.add_argument("--replicates", type=int, default=20)
