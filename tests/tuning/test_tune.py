@@ -163,6 +163,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys, args, message):
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert message in err and err.startswith("error:") and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
 
 
 SHARER = """
@@ -213,3 +214,12 @@ def test_validate_cli_on_a_tune_run(tmp_path, capsys):
         main(["validate", str(tmp_path / "r"), "--config", "nonsense"])
     assert info.value.code == 2
     assert "unknown named config 'nonsense'; allowed: defaults, normal-only-optimum" in capsys.readouterr().err
+
+
+def test_random_sampler_and_bad_sampler(tmp_path):
+    result = loadwise.tune("synthetic", "synthetic5", trials=6, fidelity="none", sampler="random",
+                           out=tmp_path / "r", **FAST)
+    assert result.best_config is not None and len({r.number for r in result.trials}) == 6
+    with pytest.raises(loadwise.errors.ConfigError, match="sampler: 'grid' is not allowed"):
+        loadwise.tune("synthetic", "synthetic5", trials=6, sampler="grid", out=tmp_path / "s", **FAST)
+    assert not (tmp_path / "s").exists()  # bad settings fail before a run folder is made

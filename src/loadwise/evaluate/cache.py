@@ -97,11 +97,6 @@ class RunCache:
         except sa.exc.IntegrityError:
             pass  # another process stored the same run first; results are identical
 
-    def count(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(RUNS)
-                                    .where(RUNS.c.study == self.study)).scalar_one())
-
     def table(self) -> pd.DataFrame:
         """Every run of this study, one row each: config knobs, scenario, seed, metrics, seconds."""
         with self.engine.connect() as conn:

@@ -24,12 +24,13 @@ from loadwise.evaluate import Evaluator, RunCache, make_backend
 from loadwise.evaluate.runs import objective_value
 from loadwise.progress import make_progress
 from loadwise.rundir import new_run_dir, read_run_info, write_json, write_run_info
-from loadwise.scenarios import FidelitySchedule, ScenarioSet, get_scenario_set
+from loadwise.scenarios import FidelitySchedule, ScenarioSet, get_scenario_set, make_schedule
 from loadwise.scenarios.fidelity import stages_from
 from loadwise.scenarios.files import scenario_set_from_data, scenario_set_to_data
 from loadwise.systems import get_system
 from loadwise.systems.base import System, get_objective, resolve
 from loadwise.tuning.aggregate import Aggregate
+from loadwise.tuning.constraints import parse_constraints
 from loadwise.tuning.named import named_configs, single_scenario_reference
 from loadwise.tuning.report import build_report
 from loadwise.tuning.slices import objective_slices
@@ -109,8 +110,15 @@ def tune(
     started = time.monotonic()
     system_obj = get_system(system)
     obj = get_objective(system_obj, objective)
+    if sampler not in ("tpe", "random"):
+        raise ConfigError("sampler", f"{sampler!r} is not allowed (one of tpe, random)")
+    if scenario_order not in ("information", "weight"):
+        raise ConfigError("scenario_order", f"{scenario_order!r} is not allowed (one of information, weight)")
     if resume is None:
         scenario_set = get_scenario_set(scenarios).checked(system_obj.scenario_params)
+        make_schedule(fidelity, scenario_set, early_fidelity)  # a bad schedule fails before a run folder exists
+        Aggregate.parse(aggregate)
+        parse_constraints(constraints)
         tol = ci_tol_default(system_obj, obj) if ci_tol == "auto" else ci_tol
         settings = TuneSettings(
             system=system if isinstance(system, str) else system_obj.name,
