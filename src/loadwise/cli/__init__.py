@@ -23,14 +23,13 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from loadwise.cli import audit, demo, report, router, serve, sq, tune
+    from loadwise.cli import audit, demo, router, serve, sq, tune
 
     app.add_typer(sq.app, name="sq")
     app.add_typer(serve.app, name="serve")
     app.add_typer(router.app, name="router")
     tune.register(app)
     audit.register(app)
-    report.register(app)
     demo.register(app)
 
 
