@@ -194,6 +194,8 @@ class Trainer:
         driver = Lockstep(cells, sim_seeds)
         tick = (lambda d: on_round(*d.progress())) if on_round is not None else None
         driver.run(router, tick)
+        if on_round is not None:
+            on_round(*driver.progress())  # the last completions come after the last round
         rollout_s = time.perf_counter() - started
 
         done = driver.pop_finished()
