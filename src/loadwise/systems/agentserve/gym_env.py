@@ -64,7 +64,7 @@ class AgentServeEnv(gym.Env):
         super().reset(seed=seed)
         sim_seed = int(self.np_random.integers(0, 2**31 - 1))
         self._driver = Lockstep([self.cell], sim_seed, self.profiles)
-        self._round: list = []
+        self._batch = None  # the round of role steps being decided, one action per step()
         self._actions: list[int] = []
         obs, _, _ = self._next_decision()
         return obs, {"sim_time": self._now()}
@@ -75,10 +75,9 @@ class AgentServeEnv(gym.Env):
         if not self.action_space.contains(action):
             raise ValueError(f"action must be an int in [0, {N_ACTIONS}), got {action!r}")
         self._actions.append(int(action))
-        if len(self._actions) == len(self._round[0]):
-            steps, batch, extra = self._round
-            self._driver._dispatch(steps, np.asarray(self._actions, dtype=np.int64), extra)
-            self._round, self._actions = [], []
+        if len(self._actions) == len(self._batch):
+            self._driver.apply_actions(np.asarray(self._actions, dtype=np.int64), "gym-agent")
+            self._batch, self._actions = None, []
         obs, done, finished = self._next_decision()
         within = finished.workflow_latency <= finished.budget
         reward = float(np.sum(finished.solved & within))
@@ -94,20 +93,16 @@ class AgentServeEnv(gym.Env):
     def _next_decision(self):
         """(observation of the next pending role step, terminated, workflows finished meanwhile)."""
         driver = self._driver
-        while not self._round:
-            driver.active = [s for s in driver.active if s.advance()]
-            if not driver.active:
+        while self._batch is None:
+            plans = driver.next_plans()
+            if driver.done:
                 return np.zeros(STEP_OBS_DIM, dtype=np.float32), True, driver.pop_finished()
-            plans = [(s, wf) for s in driver.active for wf in s.pending_plans]
-            if plans:
-                for s in driver.active:
-                    s.pending_plans = []
-                driver._apply_plans(plans, self.plan_fn(driver._plan_batch(plans, False)), "gym-planner")
-            steps = [(s, wf, ci) for s in driver.active for wf, ci in s.pending_steps]
-            for s in driver.active:
-                s.pending_steps = []
-            batch, extra = driver._step_batch(steps, False)
-            self._round = [steps, batch, extra]
-        batch = self._round[1]
-        obs = np.clip(batch.obs[len(self._actions)], -1.0, 1.0).astype(np.float32)
+            if plans is not None:
+                driver.apply_plans(self.plan_fn(plans), "gym-planner")
+            batch = driver.next_steps()
+            if len(batch):
+                self._batch = batch
+            else:
+                driver.apply_actions(np.zeros(0, dtype=np.int64), "gym-agent")
+        obs = np.clip(self._batch.obs[len(self._actions)], -1.0, 1.0).astype(np.float32)
         return obs, False, driver.pop_finished()

@@ -143,7 +143,7 @@ class Lockstep:
         steps = self._steps
         actions = np.asarray(actions)
         if actions.shape != (len(steps),) or not np.issubdtype(actions.dtype, np.integer) \
-                or actions.min() < 0 or actions.max() >= N_ACTIONS:
+                or (len(steps) and (actions.min() < 0 or actions.max() >= N_ACTIONS)):
             raise ValueError(f"router {name!r} must return {len(steps)} int actions in [0, {N_ACTIONS})")
         self._dispatch(steps, actions, self._extra)
         self.decisions += len(steps)
