@@ -105,3 +105,18 @@ def test_ray_backend_on_a_local_two_cpu_instance():
         assert done[specs[2].key].reason == "injected failure (fault=raise)"
     finally:
         ray.shutdown()
+
+
+def test_unguarded_script_gets_a_clear_error_not_endless_respawns(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from loadwise.evaluate import Evaluator, LocalPool, RunSpec\n"
+        "from loadwise.systems.synthetic import Synthetic\n"
+        "Evaluator(LocalPool(Synthetic(), 1)).run_all([RunSpec({'x1': 0.2}, 's', {}, 0, 1)])\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode != 0
+    assert 'must guard that call with `if __name__ == "__main__":`' in done.stderr

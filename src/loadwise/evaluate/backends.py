@@ -134,8 +134,12 @@ class LocalPool:
                 try:
                     w.ready = w.conn.recv() == "ready"
                 except (EOFError, OSError):
-                    w.kill()
-                    self.workers[i] = _Worker(self.ctx, self.system)
+                    w.process.join(timeout=5)
+                    self.close()
+                    raise RuntimeError(
+                        f"a pool worker exited while starting (exit code {w.process.exitcode}). Workers are "
+                        "started with 'spawn', which imports the main script again: a script that calls "
+                        "loadwise must guard that call with `if __name__ == \"__main__\":`") from None
                 continue
             if w.spec is None:
                 continue
