@@ -56,6 +56,9 @@ def test_resuming_with_another_configuration_is_refused(tmp_path):
     ("constraint", "bust:2", "^--constraint: 'bust:2' has a limit out of range"),
     ("epochs", 0, "^--epochs: must be at least 1"),
     ("sampling", "random", "^--sampling: 'random'; allowed: uniform, weighted"),
+    ("observation", "blind", "^--observation: 'blind'; allowed: full, reference$"),
+    ("planner", "fixed", "^--planner: 'fixed'; allowed: learned, reference$"),
+    ("advantage_normalization", "cell", "^--advantage-normalization: 'cell'; allowed: tier, batch, none$"),
 ])
 def test_bad_training_options_name_the_flag(field, value, message):
     with pytest.raises(ConfigError, match=message):

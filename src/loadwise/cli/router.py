@@ -26,6 +26,14 @@ def train_command(
                                        "(the reference's choice)."),
     reward: str = typer.Option("goodput", "--reward", help="goodput (solved within budget), solved, or reference "
                                "(solved − max(0, L/B − 1); the reference system's policy collapsed with it)."),
+    observation: str = typer.Option("full", "--observation", help="What the executor sees: full, or reference "
+                                    "(the reference's budget-blind inputs: no budget, latencies in seconds). The reference's whole setup: "
+                                    "--reward reference --constraint ratio:1 --shared-lambda --observation reference "
+                                    "--planner reference --advantage-normalization batch."),
+    planner: str = typer.Option("learned", "--planner", help="learned (a trained planner network that sees the "
+                                "budget) or reference (the reference's fixed budget-blind plan)."),
+    advantage_normalization: str = typer.Option("tier", "--advantage-normalization", help="Advantages "
+                                                "standardized per budget tier, over the whole batch, or none."),
     sampling: str = typer.Option("uniform", "--sampling", help="uniform or weighted cell sampling."),
     weights: str = typer.Option(None, "--weights", help="Weighted sampling: one weight per cell, rate-major."),
     curriculum_epochs: int = typer.Option(0, "--curriculum-epochs", help="Epochs of easy-to-hard curriculum."),
@@ -48,6 +56,7 @@ def train_command(
         lambda_init=lambda_init, lambda_lr=lambda_lr, warmup_epochs=warmup_epochs,
         lambda_scope=_lambda_scope(per_tier_lambda, shared_lambda),
         ppo_epochs=ppo_epochs, minibatch_size=minibatch_size, learning_rate=learning_rate, seed=seed,
+        observation=observation, planner=planner, advantage_normalization=advantage_normalization,
         telemetry=not no_telemetry,
     )
     trainer = train(config, out)

@@ -12,6 +12,13 @@ scorer can judge every pair with the same weights:
     fits = predicted latency ≤ remaining budget / stages ahead,
     success probability of the call,
     model one-hot (5), strategy one-hot (3).
+
+`observation="reference"` reproduces what the reference system's router saw, to show its
+collapse (spec 04, "Known failure"): no budget and nothing measured against the budget —
+the context loses the budget columns, and each pair is described by its predicted
+latency in seconds (log-scaled like the recent latencies), its success probability and
+its identity. The executor still sees load; it cannot tell a 10 s workflow from a 1800 s
+one, so one policy has to serve every tier.
 """
 
 from __future__ import annotations
@@ -36,6 +43,13 @@ CONTEXT_DIM = _PAIR_START + 1  # the simulator's non-pair columns + stages ahead
 PAIR_FEATURES = 4 + N_MODELS + N_STRATEGIES
 STEP_FEATURE_DIM = CONTEXT_DIM + N_ACTIONS * PAIR_FEATURES
 PLAN_FEATURE_DIM = PLAN_OBS_DIM
+OBSERVATIONS = ("full", "reference")
+
+_BUDGET_COLUMNS = np.arange(STEP_OBS_LAYOUT["budget"].start, STEP_OBS_LAYOUT["budget"].stop)
+_REFERENCE_CONTEXT = np.setdiff1d(np.arange(_PAIR_START), _BUDGET_COLUMNS)
+REFERENCE_CONTEXT_DIM = len(_REFERENCE_CONTEXT) + 1
+REFERENCE_PAIR_FEATURES = 2 + N_MODELS + N_STRATEGIES
+_LATENCY_SCALE = np.log1p(600.0)  # as the simulator scales recent latencies
 
 _IDENTITY = np.concatenate(
     [np.repeat(np.eye(N_MODELS), N_STRATEGIES, axis=0), np.tile(np.eye(N_STRATEGIES), (N_MODELS, 1))], axis=1
@@ -48,8 +62,17 @@ def plan_features(batch: PlanBatch) -> np.ndarray:
     return np.asarray(batch.obs, dtype=np.float32)
 
 
-def step_features(batch: StepBatch) -> np.ndarray:
-    """(B, STEP_FEATURE_DIM) float32: context, then N_ACTIONS rows of PAIR_FEATURES."""
+def executor_dims(observation: str) -> tuple[int, int]:
+    """(input width, pair features per pair) of the executor for an observation kind."""
+    if observation == "reference":
+        return REFERENCE_CONTEXT_DIM + N_ACTIONS * REFERENCE_PAIR_FEATURES, REFERENCE_PAIR_FEATURES
+    return STEP_FEATURE_DIM, PAIR_FEATURES
+
+
+def step_features(batch: StepBatch, observation: str = "full") -> np.ndarray:
+    """(B, width) float32: context, then N_ACTIONS rows of pair features (see module docstring)."""
+    if observation == "reference":
+        return _reference_step_features(batch)
     n = len(batch)
     obs = np.asarray(batch.obs, dtype=np.float32)
     depth = np.maximum(np.asarray(batch.depth_left, dtype=np.float64), 1.0)
@@ -67,4 +90,19 @@ def step_features(batch: StepBatch) -> np.ndarray:
     context = np.empty((n, CONTEXT_DIM), dtype=np.float32)
     context[:, :_PAIR_START] = obs[:, :_PAIR_START]
     context[:, _PAIR_START] = depth / MAX_CALLS
+    return np.concatenate([context, pairs.reshape(n, -1)], axis=1)
+
+
+def _reference_step_features(batch: StepBatch) -> np.ndarray:
+    """The budget-blind observation: context without budget, absolute predicted latencies."""
+    n = len(batch)
+    obs = np.asarray(batch.obs, dtype=np.float32)
+    depth = np.maximum(np.asarray(batch.depth_left, dtype=np.float64), 1.0)
+    pairs = np.empty((n, N_ACTIONS, REFERENCE_PAIR_FEATURES), dtype=np.float32)
+    pairs[:, :, 0] = np.log1p(np.asarray(batch.predicted_latency, dtype=np.float64)) / _LATENCY_SCALE
+    pairs[:, :, 1] = batch.success_prob
+    pairs[:, :, 2:] = _IDENTITY
+    context = np.empty((n, REFERENCE_CONTEXT_DIM), dtype=np.float32)
+    context[:, :-1] = obs[:, _REFERENCE_CONTEXT]
+    context[:, -1] = depth / MAX_CALLS
     return np.concatenate([context, pairs.reshape(n, -1)], axis=1)

@@ -36,6 +36,7 @@ class PPOConfig:
     entropy_coef: float = 0.01
     value_coef: float = 0.5
     max_grad_norm: float = 0.5
+    normalize_advantages: bool = True  # standardize each policy's advantages over the epoch
 
 
 class ActorCritic(Protocol):
@@ -107,7 +108,7 @@ def ppo_update(groups: list[tuple[torch.nn.Module, Decisions]], optimizer: torch
 
     Each pass shuffles every group and cuts it into the same number of minibatches, so a
     gradient step sees planner and executor decisions in their epoch proportions.
-    Advantages are normalized per group over the whole epoch.
+    Advantages are standardized per group over the whole epoch (`cfg.normalize_advantages`).
     """
     total = sum(len(d) for _, d in groups)
     if total == 0:
@@ -116,7 +117,7 @@ def ppo_update(groups: list[tuple[torch.nn.Module, Decisions]], optimizer: torch
     normalized = []
     for policy, d in groups:
         adv = d.advantage
-        if len(d) > 1:
+        if cfg.normalize_advantages and len(d) > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         normalized.append((policy, d, adv))
     stats = UpdateStats()

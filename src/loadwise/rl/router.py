@@ -6,6 +6,10 @@ optimum is a stochastic policy) or takes the most likely action (`greedy=True`).
 `DecisionLog` is attached, every decision is recorded with what PPO needs later
 (features, action, log-probability, both values) and the (simulation, workflow) it
 belongs to, so rewards and costs can be assigned once workflows finish.
+
+`planner="reference"` replaces the planner network by the reference's fixed, budget-blind
+plan (`systems.agentserve.routers.reference_plan`); its plans are not logged (nothing to
+train). `observation` picks what the executor sees (`features.OBSERVATIONS`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ import torch
 
 from loadwise.rl.features import plan_features, step_features
 from loadwise.rl.policies import ExecutorPolicy, PlannerPolicy
+from loadwise.systems.agentserve.routers import reference_plan
 from loadwise.systems.agentserve.routing import MAX_AGENTS, Plan, PlanBatch, StepBatch
+
+PLANNERS = ("learned", "reference")
 
 
 @dataclass
@@ -54,8 +61,11 @@ class PolicyRouter:
     """A `Router` backed by a `PlannerPolicy` and an `ExecutorPolicy`."""
 
     def __init__(self, planner: PlannerPolicy, executor: ExecutorPolicy, greedy: bool = False,
-                 seed: int = 0, record: bool = False, name: str = "ppo", temperature: float = 1.0) -> None:
+                 seed: int = 0, record: bool = False, name: str = "ppo", temperature: float = 1.0,
+                 observation: str = "full", planner_kind: str = "learned") -> None:
         self.name = name
+        self.observation = observation
+        self.planner_kind = planner_kind
         self.planner = planner
         self.executor = executor
         self.greedy = greedy
@@ -71,6 +81,8 @@ class PolicyRouter:
         return order
 
     def plan(self, batch: PlanBatch) -> Plan:
+        if self.planner_kind == "reference":
+            return reference_plan(batch)
         obs = plan_features(batch)
         actions, logp, v_r, v_c = self.planner.act(torch.from_numpy(obs), self.generator, self.greedy,
                                                    self.temperature)
@@ -83,7 +95,7 @@ class PolicyRouter:
         return Plan(topology=a[:, 0].copy(), n_agents=n_agents, roles=roles)
 
     def route(self, batch: StepBatch) -> np.ndarray:
-        obs = step_features(batch)
+        obs = step_features(batch, self.observation)
         actions, logp, v_r, v_c = self.executor.act(torch.from_numpy(obs), self.generator, self.greedy,
                                                     self.temperature)
         a = actions.numpy()
@@ -101,9 +113,11 @@ def load_router(path, greedy: bool = False, seed: int = 0, name: str = "ppo",
 
     state = checkpoint.load(path)
     config = TrainConfig.from_dict(state["config"])
-    planner, executor = make_policies(config.hidden)
+    planner, executor = make_policies(config.hidden, config.observation)
     planner.load_state_dict(state["planner"])
     executor.load_state_dict(state["executor"])
     planner.eval()
     executor.eval()
-    return PolicyRouter(planner, executor, greedy=greedy, seed=seed, name=name, temperature=temperature), state
+    router = PolicyRouter(planner, executor, greedy=greedy, seed=seed, name=name, temperature=temperature,
+                          observation=config.observation, planner_kind=config.planner)
+    return router, state

@@ -8,8 +8,9 @@ One epoch:
    the policy answers all pending plans in one batched call and all pending role steps
    in another (`router.PolicyRouter`, sampling, logging what PPO needs).
 3. Finished workflows become episodes: reward at the end (default: solved within budget,
-   i.e. goodput; `solved`; or the reference's collapsing `solved − max(0, L/B − 1)`,
-   kept to show the collapse), cost from the constraint (`bust` or `ratio`).
+   i.e. goodput; `solved`; or the reference's `solved − max(0, L/B − 1)`, with which
+   its router collapsed — `REFERENCE_SETUP` is its whole setup, to compare with ours),
+   cost from the constraint (`bust` or `ratio`).
 4. GAE on reward and on cost, Lagrangian advantage with λ of the workflow's budget tier,
    `ppo_epochs` passes of clipped PPO, then one projected ascent step on λ.
 5. The epoch's log line (reward, cost, λ, violation per tier, model/strategy mix),
@@ -36,16 +37,28 @@ from loadwise.errors import ConfigError
 from loadwise.rl import checkpoint
 from loadwise.rl.constraint import Constraint
 from loadwise.rl.episodes import Outcomes, build_decisions
-from loadwise.rl.features import PAIR_FEATURES, PLAN_FEATURE_DIM, STEP_FEATURE_DIM
+from loadwise.rl.features import OBSERVATIONS, PLAN_FEATURE_DIM, executor_dims
 from loadwise.rl.grid import DEFAULT_BUDGETS, DEFAULT_RATES, Grid
 from loadwise.rl.lagrange import LagrangeMultipliers
 from loadwise.rl.policies import ExecutorPolicy, PlannerPolicy
 from loadwise.rl.ppo import PPOConfig, ppo_update
-from loadwise.rl.router import PolicyRouter
+from loadwise.rl.router import PLANNERS, PolicyRouter
 from loadwise.systems.agentserve.routing import MAX_AGENTS, MODELS, N_ACTIONS, N_STRATEGIES, ROLES, STRATEGIES, TOPOLOGIES
 
 REWARDS = ("goodput", "solved", "reference")
+# How advantages are scaled before the PPO step: standardized within each budget tier
+# (see episodes.py; every tier gets a comparable step), over the whole batch (the usual
+# PPO recipe), or not at all (raw reward units: an unbounded penalty then outweighs a
+# reward bounded by 1 — part of the reference's collapse, see tests/rl/test_collapse.py).
+ADVANTAGE_NORMALIZATIONS = ("tier", "batch", "none")
 LAMBDA_SCOPES = ("shared", "tier", "cell")
+# The reference system's training setup, as far as spec 04 and the seed describe it: its
+# reward, the cost-ratio constraint with one shared λ (lambda_init 0.2, no warmup, 3 PPO
+# epochs), its budget-blind planner, and an executor that does not see the budget.
+# Batch-wide advantage normalization is the usual PPO recipe (per-tier is ours).
+REFERENCE_SETUP: dict[str, Any] = dict(
+    reward="reference", constraint="ratio:1", lambda_scope="shared", lambda_init=0.2, warmup_epochs=0,
+    ppo_epochs=3, observation="reference", planner="reference", advantage_normalization="batch")
 RUN_KIND = "router-train"
 
 
@@ -70,8 +83,10 @@ class TrainConfig:
     minibatch_size: int = 1024
     learning_rate: float = 3e-3
     entropy_coef: float = 0.001         # small: where budgets are loose the best pair wins by a few points
-    normalize_per_tier: bool = True     # advantages standardized per budget tier (see episodes.py)
+    advantage_normalization: str = "tier"  # tier | batch | none (see ADVANTAGE_NORMALIZATIONS)
     hidden: int = 64
+    observation: str = "full"           # what the executor sees; "reference": budget-blind (features.py)
+    planner: str = "learned"            # "reference": the reference's fixed budget-blind plan
     seed: int = 0
     telemetry: bool = True
 
@@ -82,6 +97,13 @@ class TrainConfig:
             raise ConfigError("--ppo-epochs", "must be at least 1")
         if self.reward not in REWARDS:
             raise ConfigError("--reward", f"{self.reward!r}; allowed: {', '.join(REWARDS)}")
+        if self.observation not in OBSERVATIONS:
+            raise ConfigError("--observation", f"{self.observation!r}; allowed: {', '.join(OBSERVATIONS)}")
+        if self.planner not in PLANNERS:
+            raise ConfigError("--planner", f"{self.planner!r}; allowed: {', '.join(PLANNERS)}")
+        if self.advantage_normalization not in ADVANTAGE_NORMALIZATIONS:
+            raise ConfigError("--advantage-normalization", f"{self.advantage_normalization!r}; allowed: "
+                              f"{', '.join(ADVANTAGE_NORMALIZATIONS)}")
         if self.lambda_scope not in LAMBDA_SCOPES:
             raise ConfigError("--lambda-scope", f"{self.lambda_scope!r}; allowed: {', '.join(LAMBDA_SCOPES)}")
         for name in ("lambda_init", "lambda_lr", "warmup_epochs", "learning_rate", "entropy_coef"):
@@ -95,7 +117,8 @@ class TrainConfig:
 
     def ppo(self) -> PPOConfig:
         return PPOConfig(ppo_epochs=self.ppo_epochs, minibatch_size=self.minibatch_size,
-                         learning_rate=self.learning_rate, entropy_coef=self.entropy_coef)
+                         learning_rate=self.learning_rate, entropy_coef=self.entropy_coef,
+                         normalize_advantages=self.advantage_normalization != "none")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,10 +130,11 @@ class TrainConfig:
         return cls(**values)
 
 
-def make_policies(hidden: int = 64) -> tuple[PlannerPolicy, ExecutorPolicy]:
+def make_policies(hidden: int = 64, observation: str = "full") -> tuple[PlannerPolicy, ExecutorPolicy]:
     """Fresh planner and executor networks for the agentserve action spaces."""
     planner = PlannerPolicy(PLAN_FEATURE_DIM, len(TOPOLOGIES), MAX_AGENTS, len(ROLES), hidden=hidden)
-    executor = ExecutorPolicy(STEP_FEATURE_DIM, N_ACTIONS, hidden=hidden, pair_features=PAIR_FEATURES)
+    width, pair_features = executor_dims(observation)
+    executor = ExecutorPolicy(width, N_ACTIONS, hidden=hidden, pair_features=pair_features)
     return planner, executor
 
 
@@ -146,7 +170,7 @@ class Trainer:
     @classmethod
     def create(cls, config: TrainConfig, run_dir: Path) -> Trainer:
         torch.manual_seed(config.seed)
-        planner, executor = make_policies(config.hidden)
+        planner, executor = make_policies(config.hidden, config.observation)
         params = list(planner.parameters()) + list(executor.parameters())
         optimizer = torch.optim.Adam(params, lr=config.learning_rate, eps=1e-5)
         constraint = Constraint.parse(config.constraint)
@@ -190,7 +214,8 @@ class Trainer:
         started, cpu_started = time.perf_counter(), time.process_time()
         cells = cfg.grid().epoch_cells(epoch)
         sim_seeds, torch_seed = epoch_seeds(cfg.seed, epoch, len(cells))
-        router = PolicyRouter(self.planner, self.executor, greedy=False, seed=torch_seed, record=True)
+        router = PolicyRouter(self.planner, self.executor, greedy=False, seed=torch_seed, record=True,
+                              observation=cfg.observation, planner_kind=cfg.planner)
         driver = Lockstep(cells, sim_seeds)
         tick = (lambda d: on_round(*d.progress())) if on_round is not None else None
         driver.run(router, tick)
@@ -212,7 +237,7 @@ class Trainer:
         outcomes = Outcomes(done.sim_index, done.workflow_id, reward, cost, tier, group)
         applied = self.multipliers.applied(epoch)
         plans, steps = build_decisions(router.plan_log.arrays(), router.step_log.arrays(), outcomes, applied, cfg.ppo(),
-                                       cfg.normalize_per_tier)
+                                       cfg.advantage_normalization == "tier")
         generator = torch.Generator().manual_seed(torch_seed)
         groups = [(self.planner, plans), (self.executor, steps)]
         stats = ppo_update([(p, d) for p, d in groups if d is not None], self.optimizer, cfg.ppo(), generator)
