@@ -10,11 +10,22 @@ Targets of issue 5, checked per cell by `target_checks`: where the oracle meets 
 constraint, the trained router meets it within a tolerance of 0.02 and its goodput is at
 least that of the best baseline meeting it (within the same tolerance); over the grid,
 its goodput is at least 85 % of the oracle's.
+
+Each goodput comparison of a cell also gets a 95 % confidence interval of the paired
+difference (trained − best baseline), so a report can say whether a miss (or a win) is
+more than noise. The same workflows (same arrivals and items, by CRN) are paired; since
+workflows of one simulation share its queues, their outcomes are autocorrelated, so the
+interval is from *batch means* (Law & Kelton, "Simulation Modeling and Analysis", §9.5):
+the cell's workflows, in arrival order, are cut into `CI_BATCHES` consecutive batches,
+the paired difference of goodput is computed per batch, and a Student t interval is
+taken over the batches. This changes no target: `target_met` is still the point
+comparison; `miss_significant` says whether a missed goodput comparison would survive
+the noise.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,6 +45,8 @@ ALL_BASELINES = (*HEURISTICS, *FIXED)
 # decision onto the same server under load. A temperature < 1 sharpens the policy (fewer
 # exploratory picks) at the price of more herding.
 DEFAULT_TEMPERATURE = 1.0
+CI_BATCHES = 10
+CI_LEVEL = 0.95
 METRICS = ("goodput", "accuracy", "violation_rate", "violation_rate_excl_decision", "mean_latency",
            "p95_latency", "cost_ratio", "mean_queue", "idle_share", "steps", "workflows")
 
@@ -45,6 +58,25 @@ class Evaluation:
     cells: pd.DataFrame
     trained: str
     constraint: Constraint
+    # (router, rate, budget) -> per workflow, in arrival order: solved within budget
+    outcomes: dict[tuple[str, float, float], np.ndarray] = field(default_factory=dict, repr=False)
+
+    def paired_goodput_difference(self, a: str, b: str, rate: float, budget: float) -> tuple[float, float, float]:
+        """(difference, CI low, CI high) of goodput a − b in a cell, by batch means (module docstring).
+        NaN bounds when the outcomes were not kept or there are fewer workflows than batches."""
+        from scipy import stats
+
+        x, y = self.outcomes.get((a, rate, budget)), self.outcomes.get((b, rate, budget))
+        if x is None or y is None:
+            return np.nan, np.nan, np.nan
+        diff = float(x.mean() - y.mean())
+        n = min(len(x), len(y))
+        if len(x) != len(y) or n < 2 * CI_BATCHES:
+            return diff, np.nan, np.nan
+        per_batch = np.array([u.mean() - v.mean() for u, v in zip(np.array_split(x, CI_BATCHES),
+                                                                    np.array_split(y, CI_BATCHES))])
+        half = stats.t.ppf(0.5 + CI_LEVEL / 2, CI_BATCHES - 1) * per_batch.std(ddof=1) / np.sqrt(CI_BATCHES)
+        return diff, diff - half, diff + half
 
     def routers(self) -> list[str]:
         return list(dict.fromkeys(self.cells["router"]))
@@ -76,13 +108,17 @@ class Evaluation:
             trained = by.loc[self.trained]
             meets = bool(ok.loc[self.trained])
             beats = bool(np.isnan(best) or trained["goodput"] >= best)
+            diff, low, high = (self.paired_goodput_difference(self.trained, best_name, rate, budget) if best_name
+                               else (np.nan, np.nan, np.nan))
             rows.append({
                 "rate": rate, "budget": budget, "oracle_meets": oracle_ok,
                 "trained_violation": float(trained["violation_rate"]), "trained_cost_ratio": float(trained["cost_ratio"]),
                 "trained_meets": meets, "trained_goodput": float(trained["goodput"]),
                 "best_baseline": best_name, "best_baseline_goodput": best,
                 "oracle_goodput": float(by.loc[ORACLE, "goodput"]) if ORACLE in by.index else np.nan,
+                "goodput_difference": diff, "difference_ci_low": low, "difference_ci_high": high,
                 "target_met": (not oracle_ok) or (meets and beats),
+                "miss_significant": bool(oracle_ok and meets and not beats and high < 0),
             })
         return pd.DataFrame(rows)
 
@@ -106,6 +142,8 @@ class Evaluation:
                 "cells_total": int(len(checks)),
                 "cells_where_oracle_meets": int(checks["oracle_meets"].sum()),
                 "cells_met_where_oracle_meets": int((checks["target_met"] & checks["oracle_meets"]).sum()),
+                "goodput_misses_significant": int(checks["miss_significant"].sum()),
+                "ci": f"{CI_LEVEL:.0%} paired batch-means interval, {CI_BATCHES} batches per cell",
                 "grid_share_of_oracle_goodput": share,
                 "grid_share_target": ORACLE_SHARE_TARGET,
                 "grid_share_met": None if share is None else bool(share >= ORACLE_SHARE_TARGET),
@@ -117,12 +155,20 @@ def evaluate_routers(routers: dict[str, Any], rates: tuple[float, ...], budgets:
                      workflows: int, seed: int, constraint: Constraint, trained: str,
                      on_router: Any = None) -> Evaluation:
     """Run every router on every (rate, budget) cell with the same seeds (CRN)."""
-    from loadwise.systems.agentserve import Cell, run_cells
+    from loadwise.systems.agentserve import Cell, Lockstep
 
     cells = [Cell(rate=r, budget=b, workflows=workflows) for r in rates for b in budgets]
     rows = []
+    outcomes = {}
     for name, router in routers.items():
-        for cell, result in zip(cells, run_cells(cells, router, seeds=seed, record=False)):
+        driver = Lockstep(cells, seed)
+        driver.run(router)
+        done = driver.pop_finished()
+        order = np.lexsort((done.workflow_id, done.sim_index))  # per simulation, in arrival order
+        good = (done.solved & (done.workflow_latency <= done.budget))[order]
+        sim = done.sim_index[order]
+        for i, (cell, result) in enumerate(zip(cells, driver.results(record=False))):
+            outcomes[(name, cell.rate, cell.budget)] = good[sim == i]
             m = result.metrics
             row = {"router": name, "rate": cell.rate, "budget": cell.budget}
             row.update({k: float(m[k]) for k in METRICS})
@@ -131,7 +177,7 @@ def evaluate_routers(routers: dict[str, Any], rates: tuple[float, ...], budgets:
             rows.append(row)
         if on_router is not None:
             on_router(name)
-    return Evaluation(pd.DataFrame(rows), trained, constraint)
+    return Evaluation(pd.DataFrame(rows), trained, constraint, outcomes)
 
 
 def evaluate_checkpoint(path, rates: tuple[float, ...] | None = None, budgets: tuple[float, ...] | None = None,

@@ -53,7 +53,9 @@ def build_report(ev: Evaluation, title: str = "Trained router vs baselines and t
         f"Constraint {ev.constraint}. In {js['cells_where_oracle_meets']} of {js['cells_total']} cells the "
         f"clairvoyant oracle meets the constraint; there the trained router meets it and matches the best "
         f"baseline that meets it in {js['cells_met_where_oracle_meets']}. "
-        + (f"Over the grid its goodput is {share:.1%} of the oracle's (target ≥ 85 %)." if share is not None else "")
+        + (f"Over the grid its goodput is {share:.1%} of the oracle's (target ≥ 85 %). " if share is not None else "")
+        + f"Of the goodput comparisons it misses, {js['goodput_misses_significant']} are significant "
+        f"({js['ci']} of the difference excludes 0)."
     )
     rep.heading("Over the grid")
     rep.table(summary, caption="Mean over cells (each cell weighs the same)", floatfmt="{:.3f}")
@@ -84,7 +86,8 @@ def build_report(ev: Evaluation, title: str = "Trained router vs baselines and t
 
     rep.heading("Targets per cell")
     rep.table(ev.target_checks(), caption="Where the oracle meets the constraint, the trained router must meet it "
-              "and match the best baseline that meets it", floatfmt="{:.3f}")
+              "and match the best baseline that meets it; goodput_difference = trained − that baseline, with its "
+              f"{ev.to_json()['targets']['ci']}", floatfmt="{:.3f}")
     rep.figure(pareto_figure(ev), "pareto", caption="Accuracy vs violation rate per cell; the dashed line is the "
                "constraint's limit")
     return rep
