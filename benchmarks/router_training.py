@@ -7,13 +7,22 @@
    every baseline and the clairvoyant oracle per cell: goodput, accuracy, violation, and
    the issue's targets.
 
+3. `--compare-reference`: the reference system's setup (`train.REFERENCE_SETUP`: its
+   collapsing reward, ratio:1 with one shared λ, budget-blind planner and executor) and
+   ours, trained with the same budget, then compared: model/strategy mix per budget
+   tier, whether either collapsed (`evaluate.collapsed`), how much each mix moves with
+   budget and with load (`evaluate.mix_shift`), goodput, accuracy, bust rate.
+
 Usage: python benchmarks/router_training.py [--epochs 30] [--workflows 1000]
            [--eval-workflows 1000] [--out runs/bench-router] [--timing-only]
+       python benchmarks/router_training.py --compare-reference [--epochs 40] [--workflows 100]
+           [--eval-workflows 300] [--out runs/bench-router-reference]
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from pathlib import Path
 
@@ -28,7 +37,11 @@ def main() -> None:
     parser.add_argument("--timing-epochs", type=int, default=2)
     parser.add_argument("--out", default="runs/bench-router")
     parser.add_argument("--timing-only", action="store_true")
+    parser.add_argument("--compare-reference", action="store_true")
     args = parser.parse_args()
+    if args.compare_reference:
+        compare_reference(args.epochs, args.workflows, args.eval_workflows, Path(args.out))
+        return
 
     from loadwise.rl.evaluate import FIXED, evaluate_checkpoint
     from loadwise.rl.train import TrainConfig, train
@@ -70,6 +83,51 @@ def main() -> None:
     print(ev.target_checks().round(3).to_string(index=False))
     print("\nOver the grid")
     print(ev.grid_summary().round(3).to_string(index=False))
+
+
+def compare_reference(epochs: int, workflows: int, eval_workflows: int, out: Path) -> None:
+    """Train the reference's setup and ours with the same budget; compare mixes and goodput."""
+    import numpy as np
+    import torch
+
+    from loadwise.rl.constraint import Constraint
+    from loadwise.rl.evaluate import collapsed, evaluate_routers, mix_of, mix_shift
+    from loadwise.rl.router import load_router
+    from loadwise.rl.train import REFERENCE_SETUP, TrainConfig, train
+    from loadwise.systems.agentserve.routing import MODELS, STRATEGIES
+
+    torch.set_num_threads(1)
+    rates, budgets = (20.0, 50.0, 100.0, 200.0), (10.0, 50.0, 200.0, 600.0, 1800.0)
+    routers = {}
+    for name, setup in (("reference", REFERENCE_SETUP), ("ours", {})):
+        started = time.process_time()
+        config = TrainConfig(rates=rates, budgets=budgets, workflows=workflows, epochs=epochs, minibatch_size=512,
+                             telemetry=False, seed=1, **setup)
+        trainer = train(config, out / name, show_progress=True)
+        print(f"{name}: trained {epochs} epochs in {time.process_time() - started:.0f} CPU s")
+        routers[name], _ = load_router(trainer.run_dir, seed=5, name=name)
+    ev = evaluate_routers(routers, rates, budgets, eval_workflows, seed=11, constraint=Constraint("bust", 0.05),
+                          trained="ours")
+    rows, mixes = [], []
+    for name in routers:
+        c = ev.cells[ev.cells["router"] == name]
+        rows.append({"router": name, "collapsed": collapsed(ev, name),
+                     "mix shift budget 10/1800": mix_shift(ev, name, "budget", 10.0, 1800.0),
+                     "mix shift budget 50/200": mix_shift(ev, name, "budget", 50.0, 200.0),
+                     "mix shift rate 20/200": mix_shift(ev, name, "rate", 20.0, 200.0),
+                     "goodput": c["goodput"].mean(), "accuracy": c["accuracy"].mean(),
+                     "bust": c["violation_rate"].mean(), "cost ratio": c["cost_ratio"].mean()})
+        for budget in (None, *budgets):
+            models, strategies = mix_of(ev, name, **({} if budget is None else {"budget": budget}))
+            mixes.append({"router": name, "budget": "all" if budget is None else budget,
+                          **{re.search(r"\d+B", m).group(0): v for m, v in zip(MODELS, 100 * models)},
+                          **{s: v for s, v in zip(STRATEGIES, 100 * strategies)},
+                          "bust %": 100 * (np.nan if budget is None else
+                                           c[c["budget"] == budget]["violation_rate"].mean())})
+    print("\nReference setup vs ours (same training budget)")
+    print(pd.DataFrame(rows).round(3).to_string(index=False))
+    print("\nModel and strategy mix (% of role steps) and bust rate by budget tier")
+    print(pd.DataFrame(mixes).round(1).to_string(index=False))
 
 
 if __name__ == "__main__":
