@@ -82,6 +82,11 @@ def test_seed_schedule_on_seed_shaped_set():
     assert [sched.stage_index(t) for t in (1, 10, 11, 25, 26, 50)] == [0, 0, 1, 1, 2, 2]
 
 
+def test_short_first_schedule():
+    sched = make_schedule("short", get_scenario_set("synthetic5"))
+    assert [(st.first_trial, len(st.scenarios), st.fidelity) for st in sched.stages] == [(1, 5, 0.25), (26, 5, 1.0)]
+
+
 def test_schedule_must_end_on_the_full_set():
     s = get_scenario_set("synthetic5")
     with pytest.raises(ConfigError, match="the last stage must evaluate every scenario at fidelity 1"):

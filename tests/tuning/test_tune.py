@@ -148,7 +148,7 @@ def test_resume_after_kill_loses_and_reruns_nothing(tmp_path):
         (["--scenarios", "{bad}"], "weight: must be a positive finite number, got -1.0"),
         (["--scenarios", "{unknown}"], "scenarios.normal.trafic: unknown parameter; allowed: load"),
         (["--scenarios", "synthetic5", "--aggregate", "cvar:2"], "--aggregate: 'cvar:2' is not allowed"),
-        (["--scenarios", "synthetic5", "--fidelity", "fast"], "--fidelity: 'fast' is not allowed (one of seed, none)"),
+        (["--scenarios", "synthetic5", "--fidelity", "fast"], "--fidelity: 'fast' is not allowed (one of seed, short, none)"),
         (["--scenarios", "nothing"], "--scenarios: unknown scenario set 'nothing'"),
     ],
 )

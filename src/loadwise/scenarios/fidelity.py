@@ -83,7 +83,7 @@ def seed_schedule(scenario_set: ScenarioSet, early_fidelity: float = 1.0) -> Fid
 
 def make_schedule(spec: str | FidelitySchedule | None, scenario_set: ScenarioSet,
                   early_fidelity: float = 1.0) -> FidelitySchedule:
-    """A schedule from a preset name ("seed", "none") or an explicit schedule."""
+    """A schedule from a preset name ("seed", "short", "none") or an explicit schedule."""
     if isinstance(spec, FidelitySchedule):
         return spec.checked(scenario_set)
     if spec in (None, "none"):
@@ -92,7 +92,20 @@ def make_schedule(spec: str | FidelitySchedule | None, scenario_set: ScenarioSet
         if scenario_set.mode == "stochastic":
             return single_stage(scenario_set)
         return seed_schedule(scenario_set, early_fidelity).checked(scenario_set)
-    raise ConfigError("--fidelity", f"{spec!r} is not allowed (one of seed, none)")
+    if spec == "short":
+        return short_first(scenario_set).checked(scenario_set)
+    raise ConfigError("--fidelity", f"{spec!r} is not allowed (one of seed, short, none)")
+
+
+def short_first(scenario_set: ScenarioSet, fidelity: float = 0.25) -> FidelitySchedule:
+    """Every scenario from the start, quarter-length runs for trials 1–25, full length from 26.
+
+    Unlike the seed's schedule, early trials already see the scenarios that decide
+    robustness (on the submit queue the crisis scenario moves the optimum far from the
+    normal-only one); they are cheap because the runs are short.
+    """
+    names = tuple(scenario_set.names)
+    return FidelitySchedule((Stage(1, names, fidelity), Stage(26, names, 1.0)), name="short")
 
 
 def stages_from(pairs: Sequence[tuple[int, Sequence[str], float]], name: str = "custom") -> FidelitySchedule:

@@ -98,7 +98,8 @@ def tune(
 ) -> TuneResult:
     """Tune `system` across `scenarios`; returns the best full-set config, validation and report paths.
 
-    `fidelity` is "seed" (the seed's 1–10 / 11–25 / 26+ stages), "none" or a
+    `fidelity` is "seed" (the seed's 1–10 / 11–25 / 26+ stages), "short" (all scenarios,
+    quarter-length runs for trials 1–25), "none" or a
     FidelitySchedule; `aggregate` is mean, worst, cvar:ALPHA or meanstd:KAPPA;
     `backend` local (process pool, `jobs` workers), ray (`address` for a cluster) or
     inline; `storage` any Optuna RDB URL (default: study.db in the run folder);
