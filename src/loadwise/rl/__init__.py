@@ -9,7 +9,8 @@ Modules, in the order a reader needs them:
 - `features`, `router` — decision batches → network inputs; the trained `PolicyRouter`;
 - `episodes` — workflows as episodes: decisions + outcomes → advantages and returns;
 - `grid` — which (rate, budget) cells an epoch visits (uniform, weighted, curriculum);
-- `train`, `checkpoint` — the training loop, run folder, checkpoints and resume;
+- `train`, `checkpoint` — the training loop, run folder, checkpoints and resume
+  (`train.REFERENCE_SETUP`: the reference system's setup, to compare ours with);
 - `evaluate`, `report` — trained router vs baselines and the oracle; the seed's tables;
 - `demo` — a one-minute training and evaluation for `loadwise demo`.
 
