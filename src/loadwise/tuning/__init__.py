@@ -310,7 +310,7 @@ def _config_table(configs: Mapping[str, Mapping[str, Any]]) -> Any:
     return pd.DataFrame([{"config": name, **cfg} for name, cfg in configs.items()])
 
 
-def demo_tune(out: str | Path, progress: bool = True, jobs: int | None = None) -> TuneResult:
+def demo_tune(out: str | Path, progress: bool = True, jobs: int | None = None, seed: int = 0) -> TuneResult:
     """A short robust tune of the submit queue on the seed's five scenarios, for `loadwise demo`.
 
     30 trials on the seed's schedule with quarter-length runs in the early stages (the
@@ -318,5 +318,5 @@ def demo_tune(out: str | Path, progress: bool = True, jobs: int | None = None) -
     a small validation and one slice point per knob: about half a minute on two cores.
     The report is at `result.report["html"]` (and `["markdown"]`).
     """
-    return tune("submitqueue", "seed5", trials=30, fidelity="seed", early_fidelity=0.25, out=out, jobs=jobs,
+    return tune("submitqueue", "seed5", trials=30, fidelity="seed", early_fidelity=0.25, out=out, jobs=jobs, seed=seed,
                 validate_top=1, validate_replicates=2, slice_points=1, progress=progress)
