@@ -73,7 +73,7 @@ def robust_tune_step(folder: Path, seed: int) -> Report:
     """A short robust tune of the submit queue across the seed's five weighted scenarios."""
     from loadwise.tuning import demo_tune
 
-    result = demo_tune(folder / "tune", progress=False)
+    result = demo_tune(folder / "tune", progress=False, seed=seed)
     section = Report("Robust tuning: the submit queue across the seed's five weighted scenarios")
     section.paragraph(
         f"{len(result.trials)} trials on the seed's progressive-fidelity schedule, {result.simulations} simulations "
