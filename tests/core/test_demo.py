@@ -34,3 +34,14 @@ def test_interrupted_demo_resumes_without_redoing_finished_steps(tmp_path, monke
     text = report.with_suffix(".md").read_text()
     assert "## First" in text and "seed 3" in text and "## Second" in text
     assert (tmp_path / "two" / "report.md").is_file()
+
+
+def test_the_real_demo_runs_end_to_end(tmp_path):
+    """The README's first command: every part of loadwise on embedded defaults."""
+    report = demo.run_demo(tmp_path / "demo", seed=0, log=lambda _: None)
+    text = report.with_suffix(".md").read_text()
+    for step in demo.STEPS:
+        assert (tmp_path / "demo" / step.name / demo.SECTION_FILE).is_file(), step.name
+    for title in ("Submit queue", "Robust tuning", "Serving simulator", "Router", "Scenario audit"):
+        assert f"## {title}" in text
+    assert 'src="data:image/png;base64,' in report.read_text()
