@@ -143,7 +143,7 @@ class Evaluation:
                 "cells_where_oracle_meets": int(checks["oracle_meets"].sum()),
                 "cells_met_where_oracle_meets": int((checks["target_met"] & checks["oracle_meets"]).sum()),
                 "goodput_misses_significant": int(checks["miss_significant"].sum()),
-                "ci": f"{CI_LEVEL:.0%} paired batch-means interval, {CI_BATCHES} batches per cell",
+                "ci": f"{CI_LEVEL:.0%} paired batch-means interval ({CI_BATCHES} batches per cell)",
                 "grid_share_of_oracle_goodput": share,
                 "grid_share_target": ORACLE_SHARE_TARGET,
                 "grid_share_met": None if share is None else bool(share >= ORACLE_SHARE_TARGET),

@@ -54,8 +54,8 @@ def build_report(ev: Evaluation, title: str = "Trained router vs baselines and t
         f"clairvoyant oracle meets the constraint; there the trained router meets it and matches the best "
         f"baseline that meets it in {js['cells_met_where_oracle_meets']}. "
         + (f"Over the grid its goodput is {share:.1%} of the oracle's (target ≥ 85 %). " if share is not None else "")
-        + f"Of the goodput comparisons it misses, {js['goodput_misses_significant']} are significant "
-        f"({js['ci']} of the difference excludes 0)."
+        + f"Of the goodput comparisons it misses, {js['goodput_misses_significant']} are significant: "
+        f"the {js['ci']} of the difference lies below 0."
     )
     rep.heading("Over the grid")
     rep.table(summary, caption="Mean over cells (each cell weighs the same)", floatfmt="{:.3f}")
