@@ -34,7 +34,13 @@ REPAIR_CHANGES = 84.0  # a test with pass probability p survives n landings with
 CLEAN, PARTIAL, HARD = 0, 1, 2
 
 # Random streams
-_S_ARRIVALS, _S_RESUBMIT, _S_TESTS, _S_DESIGN = 0, 1, 2, 3
+_S_ARRIVALS, _S_RESUBMIT, _S_TESTS, _S_DESIGN, _S_VERIFY, _S_REPAIR, _S_TRACK = 0, 1, 2, 3, 4, 5, 6
+_N_STREAMS = 7
+# Streams whose generators restart every tick from (stream key, tick): a config that
+# draws more or fewer numbers in one tick (another batch size, more verifications)
+# does not shift the draws of later ticks, so configs run on one seed stay paired.
+_TICK_STREAMS = (_S_ARRIVALS, _S_RESUBMIT, _S_TESTS, _S_VERIFY, _S_REPAIR, _S_TRACK)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 # Integer parameters (array `ip`)
 (I_RESOURCES, I_MAXBATCH, I_MAXK, I_KDIV, I_VERIFY_LATENCY, I_FIX_DELAY, I_VERIFY_MULT,
@@ -313,7 +319,7 @@ def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
         for a in range(n_active):
             t = active[a]
             e = min(p[t], change_eff[t])
-            if e < 1.0 and (e <= 0.0 or uniform(states, _S_TESTS) >= e):
+            if e < 1.0 and (e <= 0.0 or uniform(states, _S_VERIFY) >= e):
                 passed = False
                 break
         if row >= 0:
@@ -432,7 +438,7 @@ def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
                   e_n, e_t, e_v, free_rows, nfree, p, counters, wait_hist, ttl_hist)
         x = n_land / REPAIR_CHANGES
         for t in range(ntests):
-            if p[t] < 1.0 and uniform(states, _S_TESTS) > p[t] ** x:
+            if p[t] < 1.0 and uniform(states, _S_REPAIR) > p[t] ** x:
                 p[t] = 1.0
 
         # 9. flaky-test tracking: minibatches whose changes all landed, then post-submit
@@ -464,7 +470,7 @@ def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
         n_active = 0
         for t in range(ntests):
             obs = 0.0
-            if p[t] < 1.0 and uniform(states, _S_TESTS) >= p[t]:
+            if p[t] < 1.0 and uniform(states, _S_TRACK) >= p[t]:
                 obs = 1.0
             fail_avg[t] = ALPHA * obs + (1.0 - ALPHA) * fail_avg[t]
             if fail_avg[t] <= fp[F_FLAKETOL]:
@@ -531,11 +537,13 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
     traffic = fp[F_TRAFFIC]
     culprit_prob = fp[F_CULPRIT]
 
-    states = np.zeros((4, 4), np.uint64)
+    states = np.zeros((_N_STREAMS, 4), np.uint64)
     seed_stream(states, _S_ARRIVALS, keys[0])
-    seed_stream(states, _S_RESUBMIT, keys[1])
-    seed_stream(states, _S_TESTS, keys[2])
     salt = keys[3]
+    # one key per stream that restarts every tick (the first three come from the seed)
+    tick_keys = np.empty(len(_TICK_STREAMS), np.uint64)
+    for i in range(len(_TICK_STREAMS)):
+        tick_keys[i] = keys[i] if i < 3 else splitmix64(keys[2] + np.uint64(i))
 
     values = np.minimum(np.maximum(EFFECT_VALUE * fp[F_STABILITY], 0.0), 1.0)
     p_aff = min(1.0, P_AFFECTED / culprit_prob) if culprit_prob > 0.0 else 0.0
@@ -608,6 +616,9 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
     carry = 0.0
     n_trace = trace_tick.shape[0]
     for tick in range(total):
+        at = np.uint64(tick + 1) * _GOLDEN
+        for i in range(len(_TICK_STREAMS)):
+            seed_stream(states, _TICK_STREAMS[i], splitmix64(tick_keys[i] ^ at))
         if tick == warmup:
             counters[:] = 0.0
             wait_hist[:] = 0
