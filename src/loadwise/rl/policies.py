@@ -34,7 +34,17 @@ def mlp(inputs: int, hidden: int, outputs: int, out_gain: float = 1.0) -> nn.Seq
     return nn.Sequential(*layers)
 
 
-class ExecutorPolicy(nn.Module):
+class _RewardCostCritic(nn.Module):
+    """A policy whose `critic` maps an observation to (reward value, cost value)."""
+
+    critic: nn.Module
+
+    def values(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v = self.critic(obs)
+        return v[:, 0], v[:, 1]
+
+
+class ExecutorPolicy(_RewardCostCritic):
     """Step observation → one of `n_actions` (model, strategy) pairs; reward and cost values.
 
     When `pair_features` > 0 the observation ends with `n_actions × pair_features` numbers
@@ -66,10 +76,6 @@ class ExecutorPolicy(nn.Module):
             ctx = context.unsqueeze(1).expand(-1, self.n_actions, -1)
             logits = logits + self.pair_scorer(torch.cat([ctx, pairs], dim=-1)).squeeze(-1)
         return logits
-
-    def values(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        v = self.critic(obs)
-        return v[:, 0], v[:, 1]
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, generator: torch.Generator | None = None,
@@ -103,7 +109,7 @@ def _sharpen(probs: torch.Tensor, temperature: float) -> torch.Tensor:
     return p / p.sum(dim=-1, keepdim=True)
 
 
-class PlannerPolicy(nn.Module):
+class PlannerPolicy(_RewardCostCritic):
     """Plan observation → (topology, agent count, one role per agent); reward and cost values.
 
     The action is factored as p(topology) · p(agents | topology) · Π_i p(role_i) for the
@@ -151,10 +157,6 @@ class PlannerPolicy(nn.Module):
         logp = topo_dist.log_prob(topology) + agent_dist.log_prob(agents_m1) + role_logp
         entropy = topo_dist.entropy() + agent_dist.entropy() + role_entropy
         return logp, entropy
-
-    def values(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        v = self.critic(obs)
-        return v[:, 0], v[:, 1]
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, generator: torch.Generator | None = None,
