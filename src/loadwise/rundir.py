@@ -69,9 +69,11 @@ def write_text(path: Path, text: str) -> None:
 
 
 def _jsonable(value: Any) -> Any:
-    """numpy scalars and arrays, paths and sets as plain JSON values."""
+    """numpy scalars and arrays, paths and sets (sorted, so files are stable) as plain JSON values."""
     if hasattr(value, "tolist"):
         return value.tolist()
-    if isinstance(value, (Path, set, frozenset, tuple)):
-        return str(value) if isinstance(value, Path) else list(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
