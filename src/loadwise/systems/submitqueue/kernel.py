@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from loadwise.systems.submitqueue.rng import below, seed_stream, splitmix64, uniform
+from loadwise.systems.submitqueue.rng import below, keyed_uniform, seed_stream, splitmix64, uniform
 
 # Changes per tick (2 hours) over one day, per unit of traffic; its mean (25) is the
 # ideal throughput per unit of traffic.
@@ -33,13 +33,19 @@ REPAIR_CHANGES = 84.0  # a test with pass probability p survives n landings with
 # Change labels (ground truth)
 CLEAN, PARTIAL, HARD = 0, 1, 2
 
-# Random streams
-_S_ARRIVALS, _S_RESUBMIT, _S_TESTS, _S_DESIGN, _S_VERIFY, _S_REPAIR, _S_TRACK = 0, 1, 2, 3, 4, 5, 6
-_N_STREAMS = 7
+# Random streams: new changes' effects and the design matrices are drawn in sequence.
+_S_ARRIVALS, _S_RESUBMIT, _S_DESIGN = 0, 1, 2
+_N_STREAMS = 3
 # Streams whose generators restart every tick from (stream key, tick): a config that
-# draws more or fewer numbers in one tick (another batch size, more verifications)
-# does not shift the draws of later ticks, so configs run on one seed stay paired.
-_TICK_STREAMS = (_S_ARRIVALS, _S_RESUBMIT, _S_TESTS, _S_VERIFY, _S_REPAIR, _S_TRACK)
+# creates more or fewer changes in one tick does not shift the draws of later ticks.
+_TICK_STREAMS = (_S_ARRIVALS, _S_RESUBMIT)
+# Keys of the counter-based draws (array `dkeys`). Every outcome is keyed by the event it
+# decides: a change's identity (creation tick, kind, index), a test of a change in one of
+# its minibatches, a verification of a change, a test's repair or tracking run in a tick.
+# Two configs run on one seed thus draw the same number for the same event, which keeps
+# them paired (common random numbers) long after their queues stop being identical.
+K_UID, K_TESTS, K_VERIFY, K_REPAIR, K_TRACK = range(5)
+_N_DKEYS = 5
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 # Integer parameters (array `ip`)
@@ -122,20 +128,21 @@ def _grow(a, need):
 
 
 @njit(cache=True)
-def _ensure_slots(need, s_tick, s_origin, s_label, s_row, free_slots, nfree):
+def _ensure_slots(need, s_tick, s_origin, s_label, s_row, s_uid, free_slots, nfree):
     """Grow the change slots so that at least `need` are free."""
     if nfree[0] >= need:
-        return s_tick, s_origin, s_label, s_row, free_slots
+        return s_tick, s_origin, s_label, s_row, s_uid, free_slots
     cap = s_tick.shape[0]
     s_tick = _grow(s_tick, cap + need)
     s_origin = _grow(s_origin, cap + need)
     s_label = _grow(s_label, cap + need)
     s_row = _grow(s_row, cap + need)
+    s_uid = _grow(s_uid, cap + need)
     free_slots = _grow(free_slots, s_tick.shape[0])
     for s in range(cap, s_tick.shape[0]):
         free_slots[nfree[0]] = s
         nfree[0] += 1
-    return s_tick, s_origin, s_label, s_row, free_slots
+    return s_tick, s_origin, s_label, s_row, s_uid, free_slots
 
 
 @njit(cache=True)
@@ -164,10 +171,13 @@ def _compact(q, head, tail):
 
 
 @njit(cache=True)
-def _new_changes(count, tick, stream, origins, first, trace_first, ip, fp, states, values, p_aff,
-                 s_tick, s_origin, s_label, s_row, free_slots, e_n, e_t, e_v, free_rows, nfree,
+def _new_changes(count, tick, uid_base, stream, origins, first, trace_first, ip, fp, states, values, p_aff,
+                 s_tick, s_origin, s_label, s_row, s_uid, free_slots, e_n, e_t, e_v, free_rows, nfree,
                  pq, pt, trace_ptr, trace_test, trace_value):
     """Create `count` changes at pq[pt:], submitted at `tick`; returns how many are hard culprits.
+
+    Change i gets the identity hash(uid_base + i): the i-th change a tick creates of one
+    kind is the same change in every config run on the seed.
 
     Resubmissions (stream _S_RESUBMIT) keep their first submission tick from
     origins[first:]; arrivals start now. Effects (those below 1.0) are drawn from the
@@ -188,6 +198,7 @@ def _new_changes(count, tick, stream, origins, first, trace_first, ip, fp, state
         slot = free_slots[n_slots]
         s_tick[slot] = tick
         s_origin[slot] = origins[first + i] if resubmit else tick
+        s_uid[slot] = splitmix64(uid_base + np.uint64(i))
         row = -1
         n_eff = 0
         if use_trace:
@@ -269,11 +280,11 @@ def _land_all(landed, n_land, tick, measuring, s_tick, s_origin, s_label, s_row,
 
 @njit(cache=True)
 def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
-          ip, fp, states, values, p_aff,
-          s_tick, s_origin, s_label, s_row, free_slots, e_n, e_t, e_v, free_rows, nfree,
+          ip, fp, states, dkeys, values, p_aff,
+          s_tick, s_origin, s_label, s_row, s_uid, free_slots, e_n, e_t, e_v, free_rows, nfree,
           pq, vq, vd, fq_due, fq_origin, qs, landed,
           p, fail_avg, active, dirty, change_eff, failed_here,
-          b_size, b_pass, b_all, b_has, b_min, b_nfail, b_fail, decay, pool,
+          b_size, b_pass, b_all, b_has, b_min, b_arg, b_nfail, b_fail, decay, pool,
           trace_ptr, trace_test, trace_value, counters, wait_hist, ttl_hist):
     """One tick of the model. The caller has made room in every buffer for this tick
     (so no array is rebound here, which keeps numba's reference counting out of the
@@ -290,10 +301,14 @@ def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
     ft = qs[Q_FT]
     n_active = qs[Q_NACTIVE]
     n_land = 0
+    at = np.uint64(tick + 1) * _GOLDEN
+    uid_key = splitmix64(dkeys[K_UID] ^ at)
+    repo_key = splitmix64(dkeys[K_TESTS] ^ at)  # flakiness of the repository itself
 
     # 1. fixing: rejected changes come back as brand-new changes
-    _new_changes(n_fixed, tick, _S_RESUBMIT, fq_origin, fh, 0, ip, fp, states, values, p_aff,
-                 s_tick, s_origin, s_label, s_row, free_slots, e_n, e_t, e_v, free_rows, nfree,
+    _new_changes(n_fixed, tick, splitmix64(uid_key + np.uint64(_S_RESUBMIT)), _S_RESUBMIT, fq_origin, fh, 0,
+                 ip, fp, states, values, p_aff,
+                 s_tick, s_origin, s_label, s_row, s_uid, free_slots, e_n, e_t, e_v, free_rows, nfree,
                  pq, pt, trace_ptr, trace_test, trace_value)
     pt += n_fixed
     fh += n_fixed
@@ -316,10 +331,11 @@ def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
             for m in range(e_n[row]):
                 change_eff[e_t[row, m]] = e_v[row, m]
         passed = True
+        verify_key = dkeys[K_VERIFY] ^ s_uid[slot]
         for a in range(n_active):
             t = active[a]
             e = min(p[t], change_eff[t])
-            if e < 1.0 and (e <= 0.0 or uniform(states, _S_VERIFY) >= e):
+            if e < 1.0 and (e <= 0.0 or keyed_uniform(verify_key, t) >= e):
                 passed = False
                 break
         if row >= 0:
@@ -355,8 +371,11 @@ def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
             b_has[b] = False
             b_all[b] = True
             b_nfail[b] = 0
+        # b_min: the lowest effect of the minibatch's changes on each test; b_arg: which
+        # change (and which of its k minibatches) that is, whose key decides the test
         for i in range(limit):
-            row = s_row[pq[ph + i]]
+            slot = pq[ph + i]
+            row = s_row[slot]
             base = off + i * k
             for j in range(k):
                 b = pool[base + j]
@@ -365,9 +384,13 @@ def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
                     if not b_has[b]:
                         b_has[b] = True
                         b_min[b, :] = 1.0
+                    key = splitmix64(s_uid[slot] + np.uint64(j + 1) * _GOLDEN)
                     for m in range(e_n[row]):
                         t = e_t[row, m]
-                        b_min[b, t] = min(b_min[b, t], e_v[row, m])
+                        v = e_v[row, m]
+                        if v < b_min[b, t] or (v == b_min[b, t] and key < b_arg[b, t]):
+                            b_min[b, t] = v
+                            b_arg[b, t] = key
 
         nd = 0
         for a in range(n_active):
@@ -383,6 +406,7 @@ def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
                 continue
             used += 1
             passed = True
+            b_key = splitmix64(repo_key + np.uint64(b + 1) * _GOLDEN)
             if b_has[b]:
                 for a in range(n_active):
                     t = active[a]
@@ -393,14 +417,15 @@ def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
                             b_nfail[b] += 1
                             passed = False
                             break
-                        if uniform(states, _S_TESTS) >= e:
+                        key = dkeys[K_TESTS] ^ b_arg[b, t] if b_min[b, t] < p[t] else b_key
+                        if keyed_uniform(key, t) >= e:
                             b_fail[b, b_nfail[b]] = t
                             b_nfail[b] += 1
                             passed = False
             else:
                 for d in range(nd):
                     t = dirty[d]
-                    if uniform(states, _S_TESTS) >= p[t]:
+                    if keyed_uniform(b_key, t) >= p[t]:
                         b_fail[b, b_nfail[b]] = t
                         b_nfail[b] += 1
                         passed = False
@@ -437,8 +462,9 @@ def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
         _land_all(landed, n_land, tick, measuring, s_tick, s_origin, s_label, s_row, free_slots,
                   e_n, e_t, e_v, free_rows, nfree, p, counters, wait_hist, ttl_hist)
         x = n_land / REPAIR_CHANGES
+        repair_key = splitmix64(dkeys[K_REPAIR] ^ at)
         for t in range(ntests):
-            if p[t] < 1.0 and uniform(states, _S_REPAIR) > p[t] ** x:
+            if p[t] < 1.0 and keyed_uniform(repair_key, t) > p[t] ** x:
                 p[t] = 1.0
 
         # 9. flaky-test tracking: minibatches whose changes all landed, then post-submit
@@ -468,9 +494,10 @@ def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
                     fail_avg[active[a]] *= f
         old_active = n_active
         n_active = 0
+        track_key = splitmix64(dkeys[K_TRACK] ^ at)
         for t in range(ntests):
             obs = 0.0
-            if p[t] < 1.0 and uniform(states, _S_TRACK) >= p[t]:
+            if p[t] < 1.0 and keyed_uniform(track_key, t) >= p[t]:
                 obs = 1.0
             fail_avg[t] = ALPHA * obs + (1.0 - ALPHA) * fail_avg[t]
             if fail_avg[t] <= fp[F_FLAKETOL]:
@@ -495,8 +522,9 @@ def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
     if measuring:
         counters[C_DROPPED] += n_arrive - n_keep
         counters[C_CREATED] += n_keep
-    hard = _new_changes(n_keep, tick, _S_ARRIVALS, fq_origin, 0, qs[Q_TP], ip, fp, states, values, p_aff,
-                        s_tick, s_origin, s_label, s_row, free_slots, e_n, e_t, e_v, free_rows, nfree,
+    hard = _new_changes(n_keep, tick, splitmix64(uid_key + np.uint64(_S_ARRIVALS)), _S_ARRIVALS, fq_origin, 0,
+                        qs[Q_TP], ip, fp, states, values, p_aff,
+                        s_tick, s_origin, s_label, s_row, s_uid, free_slots, e_n, e_t, e_v, free_rows, nfree,
                         pq, pt, trace_ptr, trace_test, trace_value)
     pt += n_keep
     if measuring:
@@ -518,8 +546,8 @@ def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
 def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
     """Run the model once.
 
-    ip/fp: integer and float parameters (I_*/F_* indices); keys: 4 uint64 stream keys
-    (arrivals, resubmissions, test outcomes, design salt). With ip[I_TRACE] == 1 the
+    ip/fp: integer and float parameters (I_*/F_* indices); keys: 4 uint64 keys
+    (arrivals, resubmissions, root of the counter-based draws, design salt). With ip[I_TRACE] == 1 the
     arrivals come from the trace arrays (change arrival ticks, sorted, and their effects
     in CSR form) instead of the synthetic daily pattern.
     Returns (counters, wait histogram, time-to-land histogram), over the measured window.
@@ -540,10 +568,10 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
     states = np.zeros((_N_STREAMS, 4), np.uint64)
     seed_stream(states, _S_ARRIVALS, keys[0])
     salt = keys[3]
-    # one key per stream that restarts every tick (the first three come from the seed)
-    tick_keys = np.empty(len(_TICK_STREAMS), np.uint64)
-    for i in range(len(_TICK_STREAMS)):
-        tick_keys[i] = keys[i] if i < 3 else splitmix64(keys[2] + np.uint64(i))
+    tick_keys = keys[:2].copy()  # arrivals, resubmissions: restarted every tick
+    dkeys = np.empty(_N_DKEYS, np.uint64)
+    for i in range(_N_DKEYS):
+        dkeys[i] = splitmix64(keys[2] + np.uint64(i + 1))
 
     values = np.minimum(np.maximum(EFFECT_VALUE * fp[F_STABILITY], 0.0), 1.0)
     p_aff = min(1.0, P_AFFECTED / culprit_prob) if culprit_prob > 0.0 else 0.0
@@ -557,6 +585,7 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
     s_origin = np.zeros(1024, np.int64)
     s_label = np.zeros(1024, np.int8)
     s_row = np.full(1024, -1, np.int64)
+    s_uid = np.zeros(1024, np.uint64)
     free_slots = np.arange(1023, -1, -1).astype(np.int64)
     e_n = np.zeros(256, np.int64)
     e_t = np.zeros((256, ntests), np.int64)
@@ -589,6 +618,7 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
     b_all = np.zeros(n_max, np.bool_)
     b_has = np.zeros(n_max, np.bool_)
     b_min = np.ones((n_max, ntests), np.float64)
+    b_arg = np.zeros((n_max, ntests), np.uint64)
     b_nfail = np.zeros(n_max, np.int64)
     b_fail = np.zeros((n_max, ntests), np.int32)
     decay = np.empty(n_max + 1, np.float64)
@@ -603,13 +633,13 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
 
     # changes already waiting at tick 0
     n0 = ip[I_INITIAL]
-    s_tick, s_origin, s_label, s_row, free_slots = _ensure_slots(
-        n0, s_tick, s_origin, s_label, s_row, free_slots, nfree)
+    s_tick, s_origin, s_label, s_row, s_uid, free_slots = _ensure_slots(
+        n0, s_tick, s_origin, s_label, s_row, s_uid, free_slots, nfree)
     e_n, e_t, e_v, free_rows = _ensure_rows(n0, e_n, e_t, e_v, free_rows, nfree)
     if pq.shape[0] < n0:
         pq = _grow(pq, n0)
-    _new_changes(n0, 0, _S_ARRIVALS, fq_origin, 0, 0, ip, fp, states, values, p_aff,
-                 s_tick, s_origin, s_label, s_row, free_slots, e_n, e_t, e_v, free_rows, nfree,
+    _new_changes(n0, 0, splitmix64(dkeys[K_UID]), _S_ARRIVALS, fq_origin, 0, 0, ip, fp, states, values, p_aff,
+                 s_tick, s_origin, s_label, s_row, s_uid, free_slots, e_n, e_t, e_v, free_rows, nfree,
                  pq, 0, trace_ptr, trace_test, trace_value)
     qs[Q_PT] = n0
 
@@ -642,8 +672,8 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
 
         # room for every change this tick can create or move
         new = n_fixed + n_arrive
-        s_tick, s_origin, s_label, s_row, free_slots = _ensure_slots(
-            new, s_tick, s_origin, s_label, s_row, free_slots, nfree)
+        s_tick, s_origin, s_label, s_row, s_uid, free_slots = _ensure_slots(
+            new, s_tick, s_origin, s_label, s_row, s_uid, free_slots, nfree)
         e_n, e_t, e_v, free_rows = _ensure_rows(new, e_n, e_t, e_v, free_rows, nfree)
         if qs[Q_PT] + new > pq.shape[0]:
             qs[Q_PT] = _compact(pq, qs[Q_PH], qs[Q_PT])
@@ -694,11 +724,11 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
             off = d_off[n]
 
         _tick(tick, tick >= warmup, n_fixed, n_arrive, limit, n, k, off,
-              ip, fp, states, values, p_aff,
-              s_tick, s_origin, s_label, s_row, free_slots, e_n, e_t, e_v, free_rows, nfree,
+              ip, fp, states, dkeys, values, p_aff,
+              s_tick, s_origin, s_label, s_row, s_uid, free_slots, e_n, e_t, e_v, free_rows, nfree,
               pq, vq, vd, fq_due, fq_origin, qs, landed,
               p, fail_avg, active, dirty, change_eff, failed_here,
-              b_size, b_pass, b_all, b_has, b_min, b_nfail, b_fail, decay, pool,
+              b_size, b_pass, b_all, b_has, b_min, b_arg, b_nfail, b_fail, decay, pool,
               trace_ptr, trace_test, trace_value, counters, wait_hist, ttl_hist)
 
     counters[C_ACTIVE] = qs[Q_NACTIVE]

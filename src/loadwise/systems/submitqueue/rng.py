@@ -4,7 +4,8 @@ The kernel keeps its own generators (instead of numba's global NumPy state) so t
 run is a pure function of its seed on every platform, and so that independent streams
 (arrivals, resubmissions, test outcomes, design matrices) can be derived from one seed:
 two configurations run on the same seed then see the same arrivals and culprits, which
-is what common random numbers need.
+is what common random numbers need. Outcomes that belong to a known event (a test of a
+change, a repair of a test in a tick) use `keyed_uniform` instead of a stream.
 
 These functions are inlined into the kernel, whose on-disk numba cache does not notice
 edits here: after changing this file, delete the package's `__pycache__`.
@@ -74,6 +75,18 @@ def uniform(states, k):
 def below(states, k, n):
     """A uniform integer in [0, n) from stream `k`."""
     return int(uniform(states, k) * n)
+
+
+@njit(cache=True, inline="always")
+def keyed_uniform(key, counter):
+    """A uniform draw in [0, 1) that is a pure function of (key, counter).
+
+    Counter-based draws tie an outcome to what it is about (this change's test, this
+    test's repair in this tick) instead of to its position in a stream, so two configs
+    run on one seed draw the same number for the same event however many other draws
+    each of them made before it.
+    """
+    return float(splitmix64(key ^ splitmix64(np.uint64(counter))) >> _U11) * _INV_2_53
 
 
 def stream_keys(seed: int, n: int) -> np.ndarray:
