@@ -49,7 +49,7 @@ REWARDS = ("goodput", "solved", "reference")
 # How advantages are scaled before the PPO step: standardized within each budget tier
 # (see episodes.py; every tier gets a comparable step), over the whole batch (the usual
 # PPO recipe), or not at all (raw reward units: an unbounded penalty then outweighs a
-# reward bounded by 1 — part of the reference's collapse, see tests/rl/test_collapse.py).
+# reward bounded by 1; what that does and does not cause: BENCHMARKS.md, router_training.py).
 ADVANTAGE_NORMALIZATIONS = ("tier", "batch", "none")
 LAMBDA_SCOPES = ("shared", "tier", "cell")
 # The reference system's training setup, as far as spec 04 and the seed describe it: its
