@@ -6,14 +6,14 @@
     python benchmarks/tuning.py crn --system submitqueue --replicates 12
 
 quality: at equal simulation budget (loadwise runs first; the others get exactly the
-number of simulations it used), the true weighted objective of the config each method
-returns. Methods: loadwise (deterministic weighted, seed fidelity schedule, CRN,
-racing, full-set best); the seed's method (deterministic weighted, the same schedule fed
-to ONE study, independent seeds, no racing, the study's best trial); stochastic TPE (one
-run per trial with scenario parameters drawn as in the seed's example); random search
-(full set per trial, independent seeds). The true objective is exact on the synthetic
-system and, on the submit queue, the mean over fresh CRN replicates shared by all
-methods' configs.
+number of simulations it used, a short low-fidelity run counted as a full one), the
+true weighted objective of the config each method returns. Methods: loadwise
+(deterministic weighted, `--fidelity` schedule, CRN, racing, full-set best); the seed's
+method (deterministic weighted, the seed's schedule fed to ONE study, independent seeds,
+no racing, the study's best trial); stochastic TPE (one run per trial with scenario
+parameters drawn as in the seed's example); random search (full set per trial,
+independent seeds). The true objective is exact on the synthetic system and, on the
+submit queue, the mean over fresh CRN replicates shared by all methods' configs.
 """
 
 from __future__ import annotations
@@ -134,7 +134,8 @@ def quality(args: argparse.Namespace) -> None:
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         with tempfile.TemporaryDirectory() as tmp:
             r = loadwise.tune(args.system, SCENARIOS[args.system], trials=10**6, budget=args.budget, seed=seed,
-                              jobs=args.jobs, backend="local" if args.system == "submitqueue" else "inline",
+                              fidelity=args.fidelity, jobs=args.jobs,
+                              backend="local" if args.system == "submitqueue" else "inline",
                               out=Path(tmp) / "run", progress=False, validate_top=0, slice_points=0)
         used = r.simulations
         budgets.append(used)
@@ -217,6 +218,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--first-seed", type=int, default=0, help="quality: study seeds first-seed … first-seed+seeds−1")
     parser.add_argument("--budget", type=int, default=150)
+    parser.add_argument("--fidelity", default="seed", help="quality: loadwise's fidelity preset (seed, short, none)")
     parser.add_argument("--true-replicates", type=int, default=3)
     parser.add_argument("--replicates", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=2)
