@@ -1,19 +1,21 @@
 """Benchmarks of robust tuning (spec 03, "Benchmarks to keep"); prints tables.
 
     python benchmarks/tuning.py speed                  # the seed's robust tune, wall-clock
-    python benchmarks/tuning.py quality --system synthetic --seeds 5 --budget 150
-    python benchmarks/tuning.py quality --system submitqueue --seeds 5 --budget 150
-    python benchmarks/tuning.py crn --system submitqueue --replicates 12
+    python benchmarks/tuning.py quality --system synthetic --seeds 20 --budget 150
+    python benchmarks/tuning.py quality --system submitqueue --seeds 8 --budget 150
+    python benchmarks/tuning.py crn --system submitqueue --replicates 40
 
-quality: at equal simulation budget (loadwise runs first; the others get exactly the
-number of simulations it used, a short low-fidelity run counted as a full one), the
-true weighted objective of the config each method returns. Methods: loadwise
-(deterministic weighted, `--fidelity` schedule, CRN, racing, full-set best); the seed's
-method (deterministic weighted, the seed's schedule fed to ONE study, independent seeds,
-no racing, the study's best trial); stochastic TPE (one run per trial with scenario
-parameters drawn as in the seed's example); random search (full set per trial,
-independent seeds). The true objective is exact on the synthetic system and, on the
-submit queue, the mean over fresh CRN replicates shared by all methods' configs.
+quality: at equal simulation budget, the true weighted objective of the config each
+method returns. loadwise runs first (default schedule `short`, or `--fidelity`); the
+others then get the simulations it used in full-length equivalents (a quarter-length
+run counts a quarter), or with `--budget-as count` one full simulation for each of its
+runs, however short. Methods: loadwise (deterministic weighted, fidelity schedule, CRN,
+racing, full-set best); the seed's method (deterministic weighted, the seed's schedule
+fed to ONE study, independent seeds, no racing, the study's best trial); stochastic TPE
+(one run per trial with scenario parameters drawn as in the seed's example); random
+search (full set per trial, independent seeds). The true objective is exact on the
+synthetic system and, on the submit queue, the mean over fresh CRN replicates shared by
+all methods' configs.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import pandas as pd
 from scipy import stats
 
 import loadwise
@@ -137,16 +140,17 @@ def quality(args: argparse.Namespace) -> None:
                               fidelity=args.fidelity, jobs=args.jobs,
                               backend="local" if args.system == "submitqueue" else "inline",
                               out=Path(tmp) / "run", progress=False, validate_top=0, slice_points=0)
-        used = r.simulations
+            runs = pd.read_parquet(r.run_dir / "runs.parquet")
+            used = r.simulations if args.budget_as == "count" else math.ceil(runs["fidelity"].sum())
         budgets.append(used)
         found["loadwise"].append(r.best_config)
         for name, method in (("seed's method", "seed"), ("stochastic TPE", "stochastic"), ("random search", "random")):
             found[name].append(baseline(args.system, method, used, seed, args.jobs))
-        print(f"study seed {seed}: budget {used} simulations", flush=True)
+        print(f"study seed {seed}: loadwise ran {r.simulations} simulations; the others get {used}", flush=True)
     values = {m: truth(found[m]) for m in methods}
     direction = get_objective(get_system(args.system), None).direction
     print(f"\n{args.system}: true weighted objective ({direction}) of the returned config, "
-          f"{args.seeds} study seeds, budget {np.mean(budgets):.0f} simulations (mean)")
+          f"{args.seeds} study seeds, budget {np.mean(budgets):.0f} simulations (mean, {args.budget_as})")
     if args.system == "synthetic":
         system = get_system("synthetic")
         _, opt = system.optimum([(s.params, s.weight) for s in get_scenario_set("synthetic5").scenarios])
@@ -218,7 +222,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--first-seed", type=int, default=0, help="quality: study seeds first-seed … first-seed+seeds−1")
     parser.add_argument("--budget", type=int, default=150)
-    parser.add_argument("--fidelity", default="seed", help="quality: loadwise's fidelity preset (seed, short, none)")
+    parser.add_argument("--fidelity", default="short", help="quality: loadwise's fidelity preset (seed, short, none)")
+    parser.add_argument("--budget-as", choices=["cost", "count"], default="cost",
+                        help="quality: the others get loadwise's simulations in full-length equivalents (cost: a "
+                             "quarter-length run counts a quarter) or one each (count)")
     parser.add_argument("--true-replicates", type=int, default=3)
     parser.add_argument("--replicates", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=2)

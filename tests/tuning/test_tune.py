@@ -22,7 +22,7 @@ FAST = dict(backend="inline", progress=False, validate_top=0, slice_points=0)
 
 
 def test_best_value_is_always_a_full_set_value(tmp_path):
-    result = loadwise.tune("synthetic", "synthetic5", trials=30, out=tmp_path / "r", **FAST)
+    result = loadwise.tune("synthetic", "synthetic5", trials=30, fidelity="seed", out=tmp_path / "r", **FAST)
     full = [r for r in result.trials if r.stage == 2 and r.state == "complete"]
     assert full, "the last stage completed trials"
     best = min(full, key=lambda r: r.value)
@@ -35,9 +35,20 @@ def test_best_value_is_always_a_full_set_value(tmp_path):
 
 
 def test_study_stopped_early_still_reports_a_full_set_value(tmp_path):
-    result = loadwise.tune("synthetic", "synthetic5", trials=6, out=tmp_path / "r", **FAST)
+    result = loadwise.tune("synthetic", "synthetic5", trials=6, fidelity="seed", out=tmp_path / "r", **FAST)
     assert max(r.stage for r in result.trials if r.number <= 6) == 0
     final = [r for r in result.trials if r.stage == 2 and r.state == "complete"]
+    assert final and all(len(r.scenario_means) == 5 for r in final)
+    assert result.best_value == min(r.value for r in final)
+
+
+def test_default_schedule_runs_every_scenario_short_then_full_length(tmp_path):
+    result = loadwise.tune("synthetic", "synthetic5", trials=30, out=tmp_path / "r", **FAST)
+    runs = pd.read_parquet(tmp_path / "r" / "runs.parquet")
+    early = runs[runs["fidelity"] < 1.0]
+    assert set(early["fidelity"]) == {0.25} and set(early["scenario"]) == {n for n, _, _ in SCENARIOS}
+    assert {r.stage for r in result.trials} == {0, 1}
+    final = [r for r in result.trials if r.stage == 1 and r.state == "complete"]
     assert final and all(len(r.scenario_means) == 5 for r in final)
     assert result.best_value == min(r.value for r in final)
 

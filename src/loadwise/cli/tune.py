@@ -17,7 +17,7 @@ def tune_command(
     system: str = typer.Option("submitqueue", "--system", help="Built-in system name, or a command spec file."),
     scenarios: str = typer.Option("seed5", "--scenarios", help="Preset (seed5, seed-stochastic, ...) or a YAML/TOML file."),
     trials: int = typer.Option(None, "--trials", min=1, help="Trials over all fidelity stages [default: 50; on --resume: as saved]."),
-    fidelity: str = typer.Option("seed", "--fidelity", help="seed (1–10 / 11–25 / 26+ stages), short (all scenarios, quarter-length runs for trials 1–25) or none."),
+    fidelity: str = typer.Option("short", "--fidelity", help="short (all scenarios, quarter-length runs for trials 1–25), seed (1–10 / 11–25 / 26+ stages) or none."),
     aggregate: str = typer.Option("mean", "--aggregate", help="mean, worst, cvar:ALPHA or meanstd:KAPPA."),
     jobs: int = typer.Option(None, "--jobs", min=1, help="Parallel simulations (default: one per core)."),
     backend: str = typer.Option("local", "--backend", help="local (process pool) or ray."),

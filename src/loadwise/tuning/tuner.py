@@ -57,7 +57,7 @@ class TuneSettings:
     system: str
     scenarios: str
     trials: int
-    fidelity: str = "seed"
+    fidelity: str = "short"
     early_fidelity: float = 1.0
     aggregate: str = "mean"
     objective: str | None = None
