@@ -211,6 +211,10 @@ def test_design_columns_are_k_sets_fixed_by_salt_and_shape():
     # every row is used about equally often (uniform k-sets)
     counts = np.bincount(columns.ravel(), minlength=n)
     assert counts.min() > 0.5 * counts.mean()
+    # a heavier column weight over the same rows extends each column (nested designs)
+    heavier = np.zeros(cols * (k + 3), np.int32)
+    fill_design(heavier, 0, n, k + 3, cols, np.uint64(99), states)
+    assert np.array_equal(heavier.reshape(cols, k + 3)[:, :k], columns)
 
 
 def test_classic_objective_on_an_ideal_queue():

@@ -99,22 +99,31 @@ def column_weight(n, maxk, kdiv):
 def fill_design(pool, offset, n, k, cols, salt, states):
     """Write `cols` columns of a random k-set design over n rows at pool[offset:].
 
-    Column j depends only on (salt, n, k, j): the stream is reseeded from them, so a
-    wider regeneration of the same design repeats its first columns exactly.
-    Floyd's algorithm draws each column's k distinct rows uniformly.
+    Column j's rows are the first k of a random permutation of the n rows drawn from
+    (salt, n, j) alone (a partial Fisher–Yates shuffle, so each column is a uniform
+    k-set). Column j therefore does not depend on how many columns are drawn (a wider
+    regeneration repeats the first ones), and columns of two weights k < k' over the
+    same n are nested: configs with another maxk or kdiv put each change into
+    overlapping minibatches, which keeps their runs on one seed paired.
     """
-    key = salt ^ ((np.uint64(n) << np.uint64(16)) | np.uint64(k))
-    seed_stream(states, _S_DESIGN, splitmix64(key))
+    key = splitmix64(salt ^ (np.uint64(n) << np.uint64(32)))
+    perm = np.arange(n)
+    swaps = np.empty(k, np.int64)
     for c in range(cols):
+        seed_stream(states, _S_DESIGN, splitmix64(key + np.uint64(c + 1) * _GOLDEN))
         base = offset + c * k
         for count in range(k):
-            j = n - k + count
-            t = below(states, _S_DESIGN, j + 1)
-            for m in range(count):
-                if pool[base + m] == t:
-                    t = j
-                    break
+            r = count + below(states, _S_DESIGN, n - count)
+            swaps[count] = r
+            t = perm[r]
+            perm[r] = perm[count]
+            perm[count] = t
             pool[base + count] = t
+        for count in range(k - 1, -1, -1):  # undo, back to the identity
+            r = swaps[count]
+            t = perm[r]
+            perm[r] = perm[count]
+            perm[count] = t
 
 
 @njit(cache=True)
