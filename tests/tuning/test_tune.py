@@ -116,8 +116,8 @@ def test_command_line_simulator_is_tunable(tmp_path):
 
 DRIVER = """
 import sys, loadwise
-loadwise.tune("synthetic", sys.argv[2], trials=40, out=sys.argv[1], backend="inline", progress=False,
-              validate_top=0, slice_points=0)
+loadwise.tune("synthetic", sys.argv[2], trials=40, fidelity="seed", out=sys.argv[1], backend="inline",
+              progress=False, validate_top=0, slice_points=0)
 """
 
 
