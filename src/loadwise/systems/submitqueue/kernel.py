@@ -556,9 +556,9 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
     """Run the model once.
 
     ip/fp: integer and float parameters (I_*/F_* indices); keys: 4 uint64 keys
-    (arrivals, resubmissions, root of the counter-based draws, design salt). With ip[I_TRACE] == 1 the
-    arrivals come from the trace arrays (change arrival ticks, sorted, and their effects
-    in CSR form) instead of the synthetic daily pattern.
+    (arrivals, resubmissions, root of the counter-based draws, design salt). With
+    ip[I_TRACE] == 1 the arrivals come from the trace arrays (change arrival ticks,
+    sorted, and their effects in CSR form) instead of the synthetic daily pattern.
     Returns (counters, wait histogram, time-to-land histogram), over the measured window.
 
     This loop only sizes buffers and designs for each tick; `_tick` does the work.
