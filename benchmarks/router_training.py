@@ -15,6 +15,7 @@
 
 Usage: python benchmarks/router_training.py [--epochs 30] [--workflows 1000]
            [--eval-workflows 1000] [--out runs/bench-router] [--timing-only]
+           [--planner-congestion-price P]
        python benchmarks/router_training.py --compare-reference [--epochs 40] [--workflows 100]
            [--eval-workflows 300] [--out runs/bench-router-reference]
 """
@@ -37,6 +38,8 @@ def main() -> None:
     parser.add_argument("--timing-epochs", type=int, default=2)
     parser.add_argument("--out", default="runs/bench-router")
     parser.add_argument("--timing-only", action="store_true")
+    parser.add_argument("--planner-congestion-price", type=float, default=None,
+                        help="TrainConfig.planner_congestion_price of the training run (default: the config's)")
     parser.add_argument("--compare-reference", action="store_true")
     args = parser.parse_args()
     if args.compare_reference:
@@ -62,8 +65,9 @@ def main() -> None:
         return
 
     # 2. training run and evaluation
+    price = {} if args.planner_congestion_price is None else {"planner_congestion_price": args.planner_congestion_price}
     config = TrainConfig(epochs=args.epochs, workflows=args.workflows, minibatch_size=1024, learning_rate=3e-3,
-                         telemetry=False)
+                         telemetry=False, **price)
     trainer = train(config, out / "train", show_progress=True)
     ev = evaluate_checkpoint(trainer.run_dir, workflows=args.eval_workflows)
     from loadwise.rl.report import build_report

@@ -67,3 +67,40 @@ def test_per_tier_normalization_gives_each_tier_unit_scale():
     for t in (0, 1):
         assert abs(scaled[both == t].mean()) < 1e-5
         assert abs(scaled[both == t].std() - 1) < 1e-3
+
+
+def test_planner_congestion_charge_lands_on_the_plan_only():
+    # two workflows with the same outcome; wf 1's two calls met waiting lines of 0.5 and 1.5
+    # × max_num_seqs, wf 2's call found a free batch slot
+    plans = log([0, 0], [1, 2], [0, 1], [0.0, 0.0], [0.0, 0.0], action_width=3)
+    steps = log([0, 0, 0], [1, 2, 1], [2, 3, 4], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+    steps["congestion"] = np.array([0.5, 0.0, 1.5])
+    outcomes = Outcomes(np.array([0, 0]), np.array([1, 2]), reward=np.array([1.0, 1.0]),
+                        cost=np.zeros(2), tier=np.array([0, 0]))
+    cfg = PPOConfig(gamma=1.0, gae_lambda=1.0)
+    planner, executor = build_decisions(plans, steps, outcomes, np.zeros(1), cfg, planner_congestion_price=0.1)
+    unpriced_planner, unpriced_executor = build_decisions(plans, steps, outcomes, np.zeros(1), cfg)
+    # the plan of wf 1 pays 0.1 × (0.5 + 1.5); wf 2's plan, whose call waited for nothing, pays 0
+    np.testing.assert_allclose(planner.return_reward.numpy(), [0.8, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(planner.advantage.numpy(), [0.8, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(unpriced_planner.return_reward.numpy(), [1.0, 1.0])
+    # the executor's advantages and returns, and every cost, are untouched
+    for priced, plain in ((executor, unpriced_executor), (planner, unpriced_planner)):
+        np.testing.assert_array_equal(priced.return_cost.numpy(), plain.return_cost.numpy())
+    np.testing.assert_array_equal(executor.advantage.numpy(), unpriced_executor.advantage.numpy())
+    np.testing.assert_array_equal(executor.return_reward.numpy(), unpriced_executor.return_reward.numpy())
+
+
+def test_dispatch_congestion_is_the_chosen_servers_waiting_line():
+    from types import SimpleNamespace
+
+    from loadwise.rl.router import dispatch_congestion
+    from loadwise.systems.agentserve.routing import N_STRATEGIES, QUEUE_CAP, STEP_OBS_DIM, STEP_OBS_LAYOUT
+
+    obs = np.zeros((2, STEP_OBS_DIM), dtype=np.float32)
+    running, waiting = STEP_OBS_LAYOUT["running"].start, STEP_OBS_LAYOUT["waiting"].start
+    obs[:, running + 4] = 1.0                  # 32B server's batch full ...
+    obs[:, waiting + 4] = 2.0 / QUEUE_CAP      # ... and 2 × max_num_seqs calls waiting
+    obs[:, running + 0] = 0.25                 # 3B server a quarter busy, nobody waiting
+    actions = np.array([4 * N_STRATEGIES + 2, 0 * N_STRATEGIES + 1])  # 32B DeepThink, 3B Concise
+    np.testing.assert_allclose(dispatch_congestion(SimpleNamespace(obs=obs), actions), [2.0, 0.0])

@@ -59,10 +59,26 @@ def test_resuming_with_another_configuration_is_refused(tmp_path):
     ("observation", "blind", "^--observation: 'blind'; allowed: full, reference$"),
     ("planner", "fixed", "^--planner: 'fixed'; allowed: learned, reference$"),
     ("advantage_normalization", "cell", "^--advantage-normalization: 'cell'; allowed: tier, batch, none$"),
+    ("planner_congestion_price", -0.01, "^--planner-congestion-price: must be a finite number >= 0$"),
+    ("planner_congestion_price", float("inf"), "^--planner-congestion-price: must be a finite number >= 0$"),
+    ("planner_congestion_price", float("nan"), "^--planner-congestion-price: must be a finite number >= 0$"),
 ])
 def test_bad_training_options_name_the_flag(field, value, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**{field: value})
+
+
+def test_planner_congestion_price_trains_and_logs_plans_and_queues(tmp_path):
+    from loadwise.systems.agentserve.routing import MAX_AGENTS
+
+    line = train(TrainConfig(epochs=1, telemetry=False, planner_congestion_price=0.05, **SMALL), tmp_path / "p",
+                 show_progress=False).history[0]
+    assert 1.0 <= line["agents_per_plan"] <= MAX_AGENTS and line["waiting_per_call"] >= 0.0
+
+
+def test_planner_congestion_price_needs_the_learned_planner():
+    with pytest.raises(ConfigError, match="^--planner-congestion-price: needs the learned planner"):
+        TrainConfig(planner="reference", planner_congestion_price=0.01)
 
 
 def test_cli_train_then_eval_prints_every_number_as_json(tmp_path, capsys):

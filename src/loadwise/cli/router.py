@@ -39,6 +39,10 @@ def train_command(
     curriculum_epochs: int = typer.Option(0, "--curriculum-epochs", help="Epochs of easy-to-hard curriculum."),
     learning_rate: float = typer.Option(3e-3, "--learning-rate", help="Adam step size."),
     minibatch_size: int = typer.Option(1024, "--minibatch-size", help="Decisions per gradient step."),
+    planner_congestion_price: float = typer.Option(
+        0.0, "--planner-congestion-price", help="Charge each plan this price × Σ over its calls of the calls "
+        "waiting at the chosen server / max_num_seqs: plans pay for the queueing they cause the other "
+        "workflows (the executor is not charged)."),
     seed: int = typer.Option(0, "--seed"),
     no_telemetry: bool = typer.Option(False, "--no-telemetry", help="Do not write role-step telemetry."),
     out: str = typer.Option(None, "--out", help="Run folder (an existing one resumes)."),
@@ -56,6 +60,7 @@ def train_command(
         lambda_init=lambda_init, lambda_lr=lambda_lr, warmup_epochs=warmup_epochs,
         lambda_scope=_lambda_scope(per_tier_lambda, shared_lambda),
         ppo_epochs=ppo_epochs, minibatch_size=minibatch_size, learning_rate=learning_rate, seed=seed,
+        planner_congestion_price=planner_congestion_price,
         observation=observation, planner=planner, advantage_normalization=advantage_normalization,
         telemetry=not no_telemetry,
     )

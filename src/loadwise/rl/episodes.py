@@ -4,6 +4,12 @@ A workflow is one episode. Its timesteps are its decisions in the order they wer
 the plan at arrival, then one executor decision per role step (the final decision step
 included). The reward and the cost arrive with the last decision, when the workflow's
 outcome is known; earlier decisions get credit through GAE and the value heads.
+With a planner congestion price, the plan is also charged, at its own timestep,
+price × Σ over the workflow's calls of the waiting line each call joined
+(`router.dispatch_congestion`). A workflow's reward is its own outcome, so a plan is
+otherwise never charged for the queueing its calls cause the other workflows; the charge
+sits before the executor's first decision, so GAE gives it to the plan's advantage alone
+and the executor, which still sees the queue, is not pushed off the busy server.
 Decisions of workflows that did not finish within the rollout are dropped.
 """
 
@@ -37,13 +43,16 @@ def _keys(sim_index: np.ndarray, workflow_id: np.ndarray) -> np.ndarray:
 
 def build_decisions(plan_log: dict[str, np.ndarray], step_log: dict[str, np.ndarray], outcomes: Outcomes,
                     lam_per_group: np.ndarray, cfg: PPOConfig,
-                    normalize_per_tier: bool = False) -> tuple[Decisions | None, Decisions | None]:
+                    normalize_per_tier: bool = False,
+                    planner_congestion_price: float = 0.0) -> tuple[Decisions | None, Decisions | None]:
     """(planner decisions, executor decisions) with Lagrangian advantages and both returns.
 
     `normalize_per_tier` standardizes advantages within each budget tier: where budgets
     are loose, pairs differ by a few points of success probability, and against the
     large advantages of tight tiers those differences would be lost in a batch-wide
     normalization; per tier, every tier's decisions get a comparable step size.
+    `planner_congestion_price` charges each plan price × the summed `congestion` of its
+    workflow's executor decisions (module docstring); 0: rewards are the outcomes alone.
     """
     logs = [plan_log, step_log]
     ep_keys = _keys(outcomes.sim_index, outcomes.workflow_id)
@@ -88,6 +97,13 @@ def build_decisions(plan_log: dict[str, np.ndarray], step_log: dict[str, np.ndar
     costs = np.zeros((n_episodes, length))
     rewards[np.flatnonzero(has), last[has]] = outcomes.reward[has]
     costs[np.flatnonzero(has), last[has]] = outcomes.cost[has]
+    inverse = np.empty(len(idx), dtype=np.int64)  # decision -> its place in the time-ordered layout
+    inverse[idx] = np.arange(len(idx))
+    if planner_congestion_price and plan_log and step_log:
+        calls = np.flatnonzero(group == 1)
+        queued = np.bincount(episode[calls], weights=step_log["congestion"][row[calls]], minlength=n_episodes)
+        plans = np.flatnonzero(group == 0)
+        rewards[episode[plans], position[inverse[plans]]] -= planner_congestion_price * queued[episode[plans]]
 
     adv_r, ret_r = gae(rewards, values_r, mask, cfg.gamma, cfg.gae_lambda)
     adv_c, ret_c = gae(costs, values_c, mask, cfg.gamma, cfg.gae_lambda)
@@ -97,8 +113,6 @@ def build_decisions(plan_log: dict[str, np.ndarray], step_log: dict[str, np.ndar
     if normalize_per_tier:
         adv = _standardize_per_tier(adv, mask, outcomes.tier)
 
-    inverse = np.empty(len(idx), dtype=np.int64)  # decision -> its place in the time-ordered layout
-    inverse[idx] = np.arange(len(idx))
     out: list[Decisions | None] = [None, None]
     for g, log in enumerate(logs):
         sel = np.flatnonzero(group == g)

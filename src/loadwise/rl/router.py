@@ -22,7 +22,15 @@ import torch
 from loadwise.rl.features import plan_features, step_features
 from loadwise.rl.policies import ExecutorPolicy, PlannerPolicy
 from loadwise.systems.agentserve.routers import reference_plan
-from loadwise.systems.agentserve.routing import MAX_AGENTS, Plan, PlanBatch, StepBatch
+from loadwise.systems.agentserve.routing import (
+    MAX_AGENTS,
+    N_STRATEGIES,
+    QUEUE_CAP,
+    STEP_OBS_LAYOUT,
+    Plan,
+    PlanBatch,
+    StepBatch,
+)
 
 PLANNERS = ("learned", "reference")
 
@@ -39,8 +47,10 @@ class DecisionLog:
     sim_index: list[np.ndarray] = field(default_factory=list)
     workflow_id: list[np.ndarray] = field(default_factory=list)
     order: list[np.ndarray] = field(default_factory=list)  # global decision counter (time order)
+    # executor decisions only: the waiting line the call joined (see `dispatch_congestion`)
+    congestion: list[np.ndarray] = field(default_factory=list)
 
-    def add(self, obs, actions, logp, v_r, v_c, sim_index, workflow_id, order) -> None:
+    def add(self, obs, actions, logp, v_r, v_c, sim_index, workflow_id, order, congestion=None) -> None:
         self.obs.append(obs)
         self.actions.append(actions)
         self.logp.append(logp)
@@ -49,12 +59,28 @@ class DecisionLog:
         self.sim_index.append(np.asarray(sim_index, dtype=np.int64))
         self.workflow_id.append(np.asarray(workflow_id, dtype=np.int64))
         self.order.append(order)
+        if congestion is not None:
+            self.congestion.append(congestion)
 
     def arrays(self) -> dict[str, np.ndarray]:
         names = ("obs", "actions", "logp", "value_reward", "value_cost", "sim_index", "workflow_id", "order")
         if not self.obs:
             return {}
+        if self.congestion:
+            names += ("congestion",)
         return {name: np.concatenate(getattr(self, name)) for name in names}
+
+
+def dispatch_congestion(batch: StepBatch, actions: np.ndarray) -> np.ndarray:
+    """Calls waiting at each call's chosen server when it is dispatched, / max_num_seqs.
+
+    A call that joins a saturated server's waiting line delays every call that arrives
+    there after it; a server with a free batch slot takes it at once (0). Read from the
+    executor's observation, where the count is clipped at QUEUE_CAP × max_num_seqs.
+    """
+    model = np.asarray(actions) // N_STRATEGIES
+    waiting = np.asarray(batch.obs, dtype=np.float64)[np.arange(len(model)), STEP_OBS_LAYOUT["waiting"].start + model]
+    return waiting * QUEUE_CAP
 
 
 class PolicyRouter:
@@ -101,7 +127,8 @@ class PolicyRouter:
         a = actions.numpy()
         if self.step_log is not None:
             self.step_log.add(obs, a, logp.numpy(), v_r.numpy(), v_c.numpy(),
-                              batch.sim_index, batch.workflow_id, self._next_order(len(a)))
+                              batch.sim_index, batch.workflow_id, self._next_order(len(a)),
+                              dispatch_congestion(batch, a))
         return a
 
 

@@ -23,6 +23,7 @@ epoch e exactly as an uninterrupted run would.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -83,6 +84,11 @@ class TrainConfig:
     minibatch_size: int = 1024
     learning_rate: float = 3e-3
     entropy_coef: float = 0.001         # small: where budgets are loose the best pair wins by a few points
+    # Charge on the plan: price × Σ over its workflow's calls of the calls waiting at the
+    # chosen server / max_num_seqs (episodes.py). A workflow's own outcome does not count the
+    # queueing its calls cause the others, so at loose budgets and high load the planner
+    # learns many-agent plans that overload the big model (BENCHMARKS.md, router_training.py).
+    planner_congestion_price: float = 0.0
     advantage_normalization: str = "tier"  # tier | batch | none (see ADVANTAGE_NORMALIZATIONS)
     hidden: int = 64
     observation: str = "full"           # what the executor sees; "reference": budget-blind (features.py)
@@ -109,6 +115,11 @@ class TrainConfig:
         for name in ("lambda_init", "lambda_lr", "warmup_epochs", "learning_rate", "entropy_coef"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"--{name.replace('_', '-')}", "must be >= 0")
+        if not (math.isfinite(self.planner_congestion_price) and self.planner_congestion_price >= 0):
+            raise ConfigError("--planner-congestion-price", "must be a finite number >= 0")
+        if self.planner_congestion_price > 0 and self.planner != "learned":
+            raise ConfigError("--planner-congestion-price", "needs the learned planner (--planner learned): "
+                              "the charge is paid by the plan")
         Constraint.parse(self.constraint)
         self.grid()
 
@@ -237,7 +248,7 @@ class Trainer:
         outcomes = Outcomes(done.sim_index, done.workflow_id, reward, cost, tier, group)
         applied = self.multipliers.applied(epoch)
         plans, steps = build_decisions(router.plan_log.arrays(), router.step_log.arrays(), outcomes, applied, cfg.ppo(),
-                                       cfg.advantage_normalization == "tier")
+                                       cfg.advantage_normalization == "tier", cfg.planner_congestion_price)
         generator = torch.Generator().manual_seed(torch_seed)
         groups = [(self.planner, plans), (self.executor, steps)]
         stats = ppo_update([(p, d) for p, d in groups if d is not None], self.optimizer, cfg.ppo(), generator)
@@ -247,6 +258,7 @@ class Trainer:
         violation = [None if n == 0 else float(s / n - constraint.limit) for s, n in zip(sums, counts)]
 
         actions = np.concatenate(router.step_log.actions)
+        plan_actions = np.concatenate(router.plan_log.actions) if router.plan_log.actions else None
         results = driver.results(record=cfg.telemetry, run_ids=[f"train-{c.label}" for c in cells], epoch=epoch)
         if cfg.telemetry:
             telemetry_io.write(self.run_dir / "telemetry" / f"epoch-{epoch:04d}",
@@ -262,6 +274,8 @@ class Trainer:
             "goodput": float((done.solved & within).mean()),
             "accuracy": float(done.solved.mean()),
             "bust_rate": float((~within).mean()),
+            "agents_per_plan": None if plan_actions is None else float(plan_actions[:, 1].mean() + 1),
+            "waiting_per_call": float(np.concatenate(router.step_log.congestion).mean()),
             "lambda": self.multipliers.values.tolist(),
             "lambda_applied": applied.tolist(),
             "violation_per_tier": {f"{b:g}": v for b, v in zip(cfg.budgets, violation)},
