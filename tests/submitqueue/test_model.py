@@ -99,7 +99,7 @@ def test_same_seed_same_metrics_other_seed_other_metrics():
 
 
 def test_common_random_numbers_same_arrivals_across_configs():
-    """Arrivals and culprits come from their own stream: configs on one seed see the same ones."""
+    """Arrivals and their effects are keyed by tick and index: configs on one seed see the same ones."""
     a = SQ.run({"maxk": 6, "flaketol": 0.02}, SHORT, seed=5)
     b = SQ.run({"maxk": 16, "flaketol": 0.2}, SHORT, seed=5)
     assert a["changes_created"] == b["changes_created"]

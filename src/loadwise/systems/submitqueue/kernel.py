@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from loadwise.systems.submitqueue.rng import below, keyed_uniform, seed_stream, splitmix64, uniform
+from loadwise.systems.submitqueue.rng import below, keyed_uniform, seed_stream, splitmix64
 
 # Changes per tick (2 hours) over one day, per unit of traffic; its mean (25) is the
 # ideal throughput per unit of traffic.
@@ -33,19 +33,16 @@ REPAIR_CHANGES = 84.0  # a test with pass probability p survives n landings with
 # Change labels (ground truth)
 CLEAN, PARTIAL, HARD = 0, 1, 2
 
-# Random streams: new changes' effects and the design matrices are drawn in sequence.
-_S_ARRIVALS, _S_RESUBMIT, _S_DESIGN = 0, 1, 2
-_N_STREAMS = 3
-# Streams whose generators restart every tick from (stream key, tick): a config that
-# creates more or fewer changes in one tick does not shift the draws of later ticks.
-_TICK_STREAMS = (_S_ARRIVALS, _S_RESUBMIT)
+# The one random stream: design columns, each restarted from (salt, n, column).
+_S_DESIGN = 0
 # Keys of the counter-based draws (array `dkeys`). Every outcome is keyed by the event it
-# decides: a change's identity (creation tick, kind, index), a test of a change in one of
+# decides: a change's identity (an arrival: its tick and index; a resubmission: the
+# identity of the change it fixes), that change's effects, a test of a change in one of
 # its minibatches, a verification of a change, a test's repair or tracking run in a tick.
 # Two configs run on one seed thus draw the same number for the same event, which keeps
 # them paired (common random numbers) long after their queues stop being identical.
-K_UID, K_TESTS, K_VERIFY, K_REPAIR, K_TRACK = range(5)
-_N_DKEYS = 5
+K_UID, K_EFFECTS, K_TESTS, K_VERIFY, K_REPAIR, K_TRACK = range(6)
+_N_DKEYS = 6
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 # Integer parameters (array `ip`)
@@ -180,24 +177,25 @@ def _compact(q, head, tail):
 
 
 @njit(cache=True)
-def _new_changes(count, tick, uid_base, stream, origins, first, trace_first, ip, fp, states, values, p_aff,
+def _new_changes(count, tick, uid_base, resubmit, origins, fq_uid, first, trace_first, ip, fp, effects_key,
+                 values, p_aff,
                  s_tick, s_origin, s_label, s_row, s_uid, free_slots, e_n, e_t, e_v, free_rows, nfree,
                  pq, pt, trace_ptr, trace_test, trace_value):
     """Create `count` changes at pq[pt:], submitted at `tick`; returns how many are hard culprits.
 
-    Change i gets the identity hash(uid_base + i): the i-th change a tick creates of one
-    kind is the same change in every config run on the seed.
-
-    Resubmissions (stream _S_RESUBMIT) keep their first submission tick from
-    origins[first:]; arrivals start now. Effects (those below 1.0) are drawn from the
-    model, or copied from the trace (changes trace_first, ...); a replayed change comes
-    back fixed, with no effects. Written as one loop without helper calls: numba's
-    reference counting of array arguments would cost more than the work per change.
+    Arrival i gets the identity hash(uid_base + i), so the i-th change a tick brings is
+    the same change in every config run on the seed (backpressure keeps a prefix). A
+    resubmission's identity is a hash of the rejected change's (fq_uid[first + i]), so a
+    change keeps its draws however the configs' rejections are ordered in time; it keeps
+    its first submission tick from origins[first:]. Effects (those below 1.0) are drawn
+    from the model, keyed by the identity, or copied from the trace (changes trace_first,
+    ...); a replayed change comes back fixed, with no effects. Written as one loop
+    without helper calls: numba's reference counting of array arguments would cost more
+    than the work per change.
     """
     ntests = ip[I_NTESTS]
     use_trace = ip[I_TRACE] == 1
     culprit_prob = fp[F_CULPRIT]
-    resubmit = stream == _S_RESUBMIT
     n_cum = EFFECT_CUM.shape[0]
     n_slots = nfree[0]
     n_rows = nfree[1]
@@ -207,7 +205,11 @@ def _new_changes(count, tick, uid_base, stream, origins, first, trace_first, ip,
         slot = free_slots[n_slots]
         s_tick[slot] = tick
         s_origin[slot] = origins[first + i] if resubmit else tick
-        s_uid[slot] = splitmix64(uid_base + np.uint64(i))
+        if resubmit:
+            uid = splitmix64(fq_uid[first + i] ^ _GOLDEN)
+        else:
+            uid = splitmix64(uid_base + np.uint64(i))
+        s_uid[slot] = uid
         row = -1
         n_eff = 0
         if use_trace:
@@ -220,10 +222,12 @@ def _new_changes(count, tick, uid_base, stream, origins, first, trace_first, ip,
                     e_t[row, n_eff] = trace_test[m]
                     e_v[row, n_eff] = trace_value[m]
                     n_eff += 1
-        elif uniform(states, stream) < culprit_prob:
+        elif keyed_uniform(effects_key ^ uid, ntests) < culprit_prob:
+            hit_key = effects_key ^ uid  # is test t affected? (counter ntests: is it bad?)
+            value_key = splitmix64(hit_key)  # how much
             for t in range(ntests):
-                if uniform(states, stream) < p_aff:
-                    u = uniform(states, stream)
+                if keyed_uniform(hit_key, t) < p_aff:
+                    u = keyed_uniform(value_key, t)
                     e = values[n_cum - 1]
                     for j in range(n_cum):
                         if u < EFFECT_CUM[j]:
@@ -289,9 +293,9 @@ def _land_all(landed, n_land, tick, measuring, s_tick, s_origin, s_label, s_row,
 
 @njit(cache=True)
 def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
-          ip, fp, states, dkeys, values, p_aff,
+          ip, fp, dkeys, values, p_aff,
           s_tick, s_origin, s_label, s_row, s_uid, free_slots, e_n, e_t, e_v, free_rows, nfree,
-          pq, vq, vd, fq_due, fq_origin, qs, landed,
+          pq, vq, vd, fq_due, fq_origin, fq_uid, qs, landed,
           p, fail_avg, active, dirty, change_eff, failed_here,
           b_size, b_pass, b_all, b_has, b_min, b_arg, b_nfail, b_fail, decay, pool,
           trace_ptr, trace_test, trace_value, counters, wait_hist, ttl_hist):
@@ -315,8 +319,8 @@ def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
     repo_key = splitmix64(dkeys[K_TESTS] ^ at)  # flakiness of the repository itself
 
     # 1. fixing: rejected changes come back as brand-new changes
-    _new_changes(n_fixed, tick, splitmix64(uid_key + np.uint64(_S_RESUBMIT)), _S_RESUBMIT, fq_origin, fh, 0,
-                 ip, fp, states, values, p_aff,
+    _new_changes(n_fixed, tick, uid_key, True, fq_origin, fq_uid, fh, 0,
+                 ip, fp, dkeys[K_EFFECTS], values, p_aff,
                  s_tick, s_origin, s_label, s_row, s_uid, free_slots, e_n, e_t, e_v, free_rows, nfree,
                  pq, pt, trace_ptr, trace_test, trace_value)
     pt += n_fixed
@@ -358,6 +362,7 @@ def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
         else:  # rejected: fixed and resubmitted after fix_delay
             fq_due[ft] = tick + ip[I_FIX_DELAY]
             fq_origin[ft] = s_origin[slot]
+            fq_uid[ft] = s_uid[slot]
             ft += 1
             if measuring:
                 counters[C_VFAIL] += 1
@@ -531,8 +536,8 @@ def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
     if measuring:
         counters[C_DROPPED] += n_arrive - n_keep
         counters[C_CREATED] += n_keep
-    hard = _new_changes(n_keep, tick, splitmix64(uid_key + np.uint64(_S_ARRIVALS)), _S_ARRIVALS, fq_origin, 0,
-                        qs[Q_TP], ip, fp, states, values, p_aff,
+    hard = _new_changes(n_keep, tick, uid_key, False, fq_origin, fq_uid, 0,
+                        qs[Q_TP], ip, fp, dkeys[K_EFFECTS], values, p_aff,
                         s_tick, s_origin, s_label, s_row, s_uid, free_slots, e_n, e_t, e_v, free_rows, nfree,
                         pq, pt, trace_ptr, trace_test, trace_value)
     pt += n_keep
@@ -555,8 +560,8 @@ def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off,
 def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
     """Run the model once.
 
-    ip/fp: integer and float parameters (I_*/F_* indices); keys: 4 uint64 keys
-    (arrivals, resubmissions, root of the counter-based draws, design salt). With
+    ip/fp: integer and float parameters (I_*/F_* indices); keys: 2 uint64 keys (root
+    of the counter-based draws, design salt). With
     ip[I_TRACE] == 1 the arrivals come from the trace arrays (change arrival ticks,
     sorted, and their effects in CSR form) instead of the synthetic daily pattern.
     Returns (counters, wait histogram, time-to-land histogram), over the measured window.
@@ -574,13 +579,11 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
     traffic = fp[F_TRAFFIC]
     culprit_prob = fp[F_CULPRIT]
 
-    states = np.zeros((_N_STREAMS, 4), np.uint64)
-    seed_stream(states, _S_ARRIVALS, keys[0])
-    salt = keys[3]
-    tick_keys = keys[:2].copy()  # arrivals, resubmissions: restarted every tick
+    states = np.zeros((1, 4), np.uint64)  # the design stream
+    salt = keys[1]
     dkeys = np.empty(_N_DKEYS, np.uint64)
     for i in range(_N_DKEYS):
-        dkeys[i] = splitmix64(keys[2] + np.uint64(i + 1))
+        dkeys[i] = splitmix64(keys[0] + np.uint64(i + 1))
 
     values = np.minimum(np.maximum(EFFECT_VALUE * fp[F_STABILITY], 0.0), 1.0)
     p_aff = min(1.0, P_AFFECTED / culprit_prob) if culprit_prob > 0.0 else 0.0
@@ -608,6 +611,7 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
     vd = np.zeros(1024, np.int64)
     fq_due = np.zeros(1024, np.int64)
     fq_origin = np.zeros(1024, np.int64)
+    fq_uid = np.zeros(1024, np.uint64)
     qs = np.zeros(9, np.int64)
     qs[Q_NACTIVE] = ntests
     landed = np.zeros(1024, np.int64)  # this tick's landed changes
@@ -647,7 +651,8 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
     e_n, e_t, e_v, free_rows = _ensure_rows(n0, e_n, e_t, e_v, free_rows, nfree)
     if pq.shape[0] < n0:
         pq = _grow(pq, n0)
-    _new_changes(n0, 0, splitmix64(dkeys[K_UID]), _S_ARRIVALS, fq_origin, 0, 0, ip, fp, states, values, p_aff,
+    _new_changes(n0, 0, splitmix64(dkeys[K_UID]), False, fq_origin, fq_uid, 0, 0, ip, fp, dkeys[K_EFFECTS],
+                 values, p_aff,
                  s_tick, s_origin, s_label, s_row, s_uid, free_slots, e_n, e_t, e_v, free_rows, nfree,
                  pq, 0, trace_ptr, trace_test, trace_value)
     qs[Q_PT] = n0
@@ -655,9 +660,6 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
     carry = 0.0
     n_trace = trace_tick.shape[0]
     for tick in range(total):
-        at = np.uint64(tick + 1) * _GOLDEN
-        for i in range(len(_TICK_STREAMS)):
-            seed_stream(states, _TICK_STREAMS[i], splitmix64(tick_keys[i] ^ at))
         if tick == warmup:
             counters[:] = 0.0
             wait_hist[:] = 0
@@ -704,11 +706,13 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
         if qs[Q_FT] + rejections > fq_due.shape[0]:
             size = _compact(fq_due, qs[Q_FH], qs[Q_FT])
             _compact(fq_origin, qs[Q_FH], qs[Q_FT])
+            _compact(fq_uid, qs[Q_FH], qs[Q_FT])
             qs[Q_FT] = size
             qs[Q_FH] = 0
             if size + rejections > fq_due.shape[0]:
                 fq_due = _grow(fq_due, size + rejections)
                 fq_origin = _grow(fq_origin, size + rejections)
+                fq_uid = _grow(fq_uid, size + rejections)
 
         # the round's size and its design
         n = 0
@@ -733,9 +737,9 @@ def simulate(ip, fp, keys, trace_tick, trace_ptr, trace_test, trace_value):
             off = d_off[n]
 
         _tick(tick, tick >= warmup, n_fixed, n_arrive, limit, n, k, off,
-              ip, fp, states, dkeys, values, p_aff,
+              ip, fp, dkeys, values, p_aff,
               s_tick, s_origin, s_label, s_row, s_uid, free_slots, e_n, e_t, e_v, free_rows, nfree,
-              pq, vq, vd, fq_due, fq_origin, qs, landed,
+              pq, vq, vd, fq_due, fq_origin, fq_uid, qs, landed,
               p, fail_avg, active, dirty, change_eff, failed_here,
               b_size, b_pass, b_all, b_has, b_min, b_arg, b_nfail, b_fail, decay, pool,
               trace_ptr, trace_test, trace_value, counters, wait_hist, ttl_hist)

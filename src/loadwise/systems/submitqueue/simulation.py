@@ -59,7 +59,7 @@ def run_model(
     fp[k.F_STABILITY] = scenario["test_stability"]
 
     counters, wait_hist, ttl_hist = k.simulate(
-        ip, fp, stream_keys(seed, 4), arrivals.tick, arrivals.effect_ptr,
+        ip, fp, stream_keys(seed, 2), arrivals.tick, arrivals.effect_ptr,
         arrivals.effect_test, arrivals.effect_value,
     )
     if trace:
