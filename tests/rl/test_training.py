@@ -81,6 +81,22 @@ def test_planner_congestion_price_needs_the_learned_planner():
         TrainConfig(planner="reference", planner_congestion_price=0.01)
 
 
+def test_plans_pay_the_congestion_price_by_default_but_not_in_old_runs_or_the_reference_setup(tmp_path, capsys):
+    from loadwise.cli import main
+    from loadwise.rl import checkpoint
+    from loadwise.rl.train import REFERENCE_SETUP
+
+    assert TrainConfig().planner_congestion_price == 0.01  # BENCHMARKS.md, router_training.py
+    assert TrainConfig(**REFERENCE_SETUP).planner_congestion_price == 0.0
+    saved = {k: v for k, v in TrainConfig().to_dict().items() if k != "planner_congestion_price"}
+    assert TrainConfig.from_dict(saved).planner_congestion_price == 0.0  # trained before the option existed
+    with pytest.raises(SystemExit) as exc:  # the CLI's default follows the planner
+        main(["router", "train", "--planner", "reference", "--rates", "20", "--budgets", "200", "--workflows", "10",
+              "--epochs", "1", "--no-telemetry", "--out", str(tmp_path / "ref")])
+    assert exc.value.code == 0
+    assert checkpoint.load(tmp_path / "ref")["config"]["planner_congestion_price"] == 0.0
+
+
 def test_cli_train_then_eval_prints_every_number_as_json(tmp_path, capsys):
     from loadwise.cli import main
 

@@ -40,9 +40,10 @@ def train_command(
     learning_rate: float = typer.Option(3e-3, "--learning-rate", help="Adam step size."),
     minibatch_size: int = typer.Option(1024, "--minibatch-size", help="Decisions per gradient step."),
     planner_congestion_price: float = typer.Option(
-        0.0, "--planner-congestion-price", help="Charge each plan this price × Σ over its calls of the calls "
+        None, "--planner-congestion-price", help="Charge each plan this price × Σ over its calls of the calls "
         "waiting at the chosen server / max_num_seqs: plans pay for the queueing they cause the other "
-        "workflows (the executor is not charged)."),
+        "workflows (the executor is not charged). Default 0.01 with the learned planner, 0 with --planner "
+        "reference."),
     seed: int = typer.Option(0, "--seed"),
     no_telemetry: bool = typer.Option(False, "--no-telemetry", help="Do not write role-step telemetry."),
     out: str = typer.Option(None, "--out", help="Run folder (an existing one resumes)."),
@@ -52,6 +53,8 @@ def train_command(
     from loadwise.rl.grid import DEFAULT_BUDGETS, DEFAULT_RATES, parse_numbers, parse_weights
     from loadwise.rl.train import TrainConfig, train
 
+    if planner_congestion_price is None:  # the charge needs a learned plan to land on
+        planner_congestion_price = 0.0 if planner == "reference" else TrainConfig.planner_congestion_price
     config = TrainConfig(
         rates=parse_numbers(rates, "--rates", DEFAULT_RATES), budgets=parse_numbers(budgets, "--budgets", DEFAULT_BUDGETS),
         workflows=workflows, sampling=sampling,

@@ -59,7 +59,8 @@ LAMBDA_SCOPES = ("shared", "tier", "cell")
 # Batch-wide advantage normalization is the usual PPO recipe (per-tier is ours).
 REFERENCE_SETUP: dict[str, Any] = dict(
     reward="reference", constraint="ratio:1", lambda_scope="shared", lambda_init=0.2, warmup_epochs=0,
-    ppo_epochs=3, observation="reference", planner="reference", advantage_normalization="batch")
+    ppo_epochs=3, observation="reference", planner="reference", advantage_normalization="batch",
+    planner_congestion_price=0.0)
 RUN_KIND = "router-train"
 
 
@@ -88,7 +89,7 @@ class TrainConfig:
     # chosen server / max_num_seqs (episodes.py). A workflow's own outcome does not count the
     # queueing its calls cause the others, so at loose budgets and high load the planner
     # learns many-agent plans that overload the big model (BENCHMARKS.md, router_training.py).
-    planner_congestion_price: float = 0.0
+    planner_congestion_price: float = 0.01
     advantage_normalization: str = "tier"  # tier | batch | none (see ADVANTAGE_NORMALIZATIONS)
     hidden: int = 64
     observation: str = "full"           # what the executor sees; "reference": budget-blind (features.py)
@@ -119,7 +120,7 @@ class TrainConfig:
             raise ConfigError("--planner-congestion-price", "must be a finite number >= 0")
         if self.planner_congestion_price > 0 and self.planner != "learned":
             raise ConfigError("--planner-congestion-price", "needs the learned planner (--planner learned): "
-                              "the charge is paid by the plan")
+                              "the charge is paid by the plan; set it to 0 with the reference planner")
         Constraint.parse(self.constraint)
         self.grid()
 
@@ -138,6 +139,7 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
+        values.setdefault("planner_congestion_price", 0.0)  # runs saved before the option were trained without it
         return cls(**values)
 
 
