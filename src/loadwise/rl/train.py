@@ -10,7 +10,8 @@ One epoch:
 3. Finished workflows become episodes: reward at the end (default: solved within budget,
    i.e. goodput; `solved`; or the reference's `solved − max(0, L/B − 1)`, with which
    its router collapsed — `REFERENCE_SETUP` is its whole setup, to compare with ours),
-   cost from the constraint (`bust` or `ratio`).
+   cost from the constraint (`bust` or `ratio`); each plan also pays for the waiting lines
+   its calls joined (`planner_congestion_price`, see episodes.py).
 4. GAE on reward and on cost, Lagrangian advantage with λ of the workflow's budget tier,
    `ppo_epochs` passes of clipped PPO, then one projected ascent step on λ.
 5. The epoch's log line (reward, cost, λ, violation per tier, model/strategy mix),
