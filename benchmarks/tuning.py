@@ -2,8 +2,8 @@
 
     python benchmarks/tuning.py speed                  # the seed's robust tune, wall-clock
     python benchmarks/tuning.py quality --system synthetic --seeds 20 --budget 150
-    python benchmarks/tuning.py quality --system submitqueue --seeds 8 --budget 150
-    python benchmarks/tuning.py crn --system submitqueue --replicates 40
+    python benchmarks/tuning.py quality --system submitqueue --seeds 16 --budget 150
+    python benchmarks/tuning.py crn --system submitqueue --replicates 100
 
 quality: at equal simulation budget, the true weighted objective of the config each
 method returns. loadwise runs first (default schedule `short`, or `--fidelity`); the
