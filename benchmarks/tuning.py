@@ -221,9 +221,10 @@ def crn_table(args: argparse.Namespace, label: str, a: dict, moves: dict[str, di
     print("| second config | var (CRN) | var (independent) | reduction | 95% CI | largest share of var (CRN) |\n"
           "|---|---|---|---|---|---|")
     f = stats.f.ppf(0.975, n - 1, n - 1)
+    base = np.array([weighted_terms(a, r, 1) for r in range(n)])
     for name, b in others.items():
-        crn_terms = np.array([weighted_terms(a, r, 1) - weighted_terms(b, r, 1) for r in range(n)])
-        ind_d = [weighted_terms(a, r, 1).sum() - weighted_terms(b, r, 2).sum() for r in range(n)]
+        crn_terms = base - np.array([weighted_terms(b, r, 1) for r in range(n)])
+        ind_d = base.sum(axis=1) - np.array([weighted_terms(b, r, 2).sum() for r in range(n)])
         vc, vi = np.var(crn_terms.sum(axis=1), ddof=1), np.var(ind_d, ddof=1)
         if vc == 0:
             print(f"| {name} | 0 | {vi:.4g} | ∞ (identical dynamics) | | |", flush=True)
