@@ -37,7 +37,8 @@ import loadwise
 from loadwise.evaluate import Evaluator, LocalPool, RunSpec, run_seed
 from loadwise.scenarios import get_scenario_set
 from loadwise.systems import get_system
-from loadwise.systems.base import get_objective, resolve
+from loadwise.systems.base import get_objective
+from loadwise.params import resolve
 from loadwise.tuning.tuner import _distributions
 
 STOCHASTIC = {"synthetic": "synthetic-stochastic", "submitqueue": "seed-stochastic"}

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from loadwise.report import Report
-from loadwise.rundir import new_run_dir, write_run_info
+from loadwise.app.rundir import new_run_dir, write_run_info
 
 SECTION_FILE = "section.pickle"
 

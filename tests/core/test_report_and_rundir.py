@@ -8,7 +8,7 @@ import pytest
 
 from loadwise.errors import ConfigError
 from loadwise.report import Report
-from loadwise.rundir import new_run_dir, read_run_info, write_run_info
+from loadwise.app.rundir import new_run_dir, read_run_info, write_run_info
 
 
 def _report() -> Report:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from loadwise.auditing.pipeline import AuditOptions, AuditResult, run_audit
+from loadwise.files import write_json
 from loadwise.systems.agentserve.telemetry import Telemetry
 
 __all__ = ["audit", "audit_run", "AuditOptions", "AuditResult"]
@@ -71,14 +72,14 @@ def audit(
 def write(result: AuditResult, out: str | Path | None = None) -> dict[str, Path]:
     """Write report.md, report.html, the PNG figures, audit.json and run.json into `out`
     (default: a new runs/audit-<time> folder)."""
-    from loadwise import rundir
+    from loadwise.app import rundir
     from loadwise.auditing.writeup import build_report
 
     folder = rundir.new_run_dir("audit", out)
     result.report = build_report(result)
     paths = result.report.write(folder)
     paths["json"] = folder / AUDIT_FILE
-    rundir.write_json(paths["json"], _plain(result.findings))
+    write_json(paths["json"], _plain(result.findings))
     rundir.write_run_info(folder, "audit", result.config)
     result.paths = paths
     return paths

@@ -30,7 +30,7 @@ def verify_rates(result: AuditResult, router: str = "static-mix", workflows: int
     prof = load_profiles(profiles) if profiles else None
     policy = make_router(router)
     cells = [Cell(rate=r["rate"], budget=b, workflows=workflows) for r in recs for b in result.grid.budgets]
-    from loadwise.progress import make_progress
+    from loadwise.app.progress import make_progress
 
     with make_progress(disable=not show_progress) as bar:
         task = bar.add_task("verify: simulating recommended rates", total=len(cells) * workflows)

@@ -45,10 +45,35 @@ def _root(
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `loadwise` console script."""
     _register()
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        app(args=argv, standalone_mode=True)
+        app(args=args, standalone_mode=True)
     except ConfigError as exc:
-        from loadwise.progress import console
+        from loadwise.app.progress import console
 
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        shown = ConfigError(flag_for(exc.field, args), exc.problem)
+        console.print(f"[bold red]error:[/] {shown}", highlight=False, soft_wrap=True)
         sys.exit(2)
+
+
+def flag_for(field: str, args: list[str]) -> str:
+    """The command-line name of a library field: the one place fields become flags.
+
+    Library errors name the field they reject by its Python name (`out`, `lambda_init`,
+    `rates`); when the command being run has an option or argument of that name, the
+    user sees its flag (`--out`, `--lambda-init`) or metavar instead. Other fields
+    (a scenario file's `scenarios.normal.weight`, a CSV line) are shown as they are.
+    """
+    command = typer.main.get_command(app)
+    for token in args:
+        subcommands = getattr(command, "commands", {})
+        if token not in subcommands:
+            break
+        command = subcommands[token]
+    for param in command.params:
+        if param.name != field:
+            continue
+        if param.param_type_name == "option":
+            return next((o for o in param.opts if o.startswith("--")), param.opts[0])
+        return param.metavar or param.name.upper()
+    return field

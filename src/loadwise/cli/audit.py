@@ -31,7 +31,7 @@ def audit(
     """Audit a rate × budget grid from telemetry: regimes, tiers, policy, what to add and what it costs."""
     from loadwise.auditing import audit as run
     from loadwise.auditing import write
-    from loadwise.progress import console
+    from loadwise.app.progress import console
 
     result = run(telemetry, None, rates_target=_numbers(rates_target, "--rates-target"),
                  budgets_target=_numbers(budgets_target, "--budgets-target"), regimes=regimes,

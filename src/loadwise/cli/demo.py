@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run loadwise's main job on embedded defaults and write a report."""
         from loadwise.demo import run_demo
-        from loadwise.progress import console
+        from loadwise.app.progress import console
 
         report = run_demo(out, seed=seed, log=lambda line: console.print(line, highlight=False))
         console.print(f"[bold green]Report:[/] {report} (Markdown: {report.with_suffix('.md')})", highlight=False)

@@ -49,7 +49,7 @@ def train_command(
     out: str = typer.Option(None, "--out", help="Run folder (an existing one resumes)."),
 ) -> None:
     """Train the router; checkpoints every epoch, resumes from --out."""
-    from loadwise.progress import console
+    from loadwise.app.progress import console
     from loadwise.rl.grid import DEFAULT_BUDGETS, DEFAULT_RATES, parse_numbers, parse_weights
     from loadwise.rl.train import TrainConfig, train
 
@@ -97,10 +97,11 @@ def eval_command(
     out: str = typer.Option(None, "--out", help="Folder for the report (default: runs/router-eval-<time>)."),
 ) -> None:
     """Compare a trained router with every baseline and the clairvoyant oracle."""
-    from loadwise.progress import console, make_progress
+    from loadwise.app.progress import console, make_progress
     from loadwise.rl.evaluate import ALL_BASELINES, evaluate_checkpoint
     from loadwise.rl.report import build_report
-    from loadwise.rundir import new_run_dir, write_json, write_run_info
+    from loadwise.app.rundir import new_run_dir, write_run_info
+    from loadwise.files import write_json
     from loadwise.systems.agentserve import make_router
     from loadwise.rl.grid import parse_numbers
 

@@ -27,7 +27,7 @@ def sweep_cmd(
     replay: Optional[Path] = typer.Option(None, "--replay", help="Arrival times to replay (implies --pattern replay)."),
 ) -> None:
     """Simulate one router over a rate x budget grid; write telemetry, a table and a report."""
-    from loadwise.progress import console
+    from loadwise.app.progress import console
     from loadwise.systems.agentserve.sweep import parse_number_list, sweep
     from loadwise.systems.agentserve.workload import load_arrivals
 
@@ -51,7 +51,7 @@ def calibrate_cmd(
                                         "(default: shipped)."),
 ) -> None:
     """Fit service-time and accuracy parameters from telemetry; write profiles.yaml and a fit report."""
-    from loadwise.progress import console
+    from loadwise.app.progress import console
     from loadwise.systems.agentserve.calibration import calibrate
 
     fit, run_dir = calibrate(telemetry_file, out=out, base=base)

@@ -33,7 +33,7 @@ def tune_command(
     timeout: float = typer.Option(None, "--timeout", help="Seconds per simulation before it counts as failed."),
 ) -> None:
     """Find knob settings that are best across weighted scenarios (progressive fidelity, racing, CRN)."""
-    from loadwise.progress import console
+    from loadwise.app.progress import console
     from loadwise.tuning import tune
 
     try:
@@ -70,7 +70,7 @@ def validate_command(
     from rich.console import Console
     from rich.table import Table
 
-    from loadwise.progress import console
+    from loadwise.app.progress import console
     from loadwise.tuning import validate
 
     result = validate(run_dir, system=system, scenarios=scenarios, configs=config or None, top=top,

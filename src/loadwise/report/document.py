@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from loadwise.rundir import write_text
+from loadwise.files import write_text
 
 
 @dataclass

@@ -23,7 +23,7 @@ def demo_router(folder: str | Path, seed: int = 0, epochs: int = 15, workflows: 
     evaluation.json). Returns the two folders, the report (to embed with
     `Report.extend`) and the evaluation's JSON.
     """
-    from loadwise.rundir import write_json
+    from loadwise.files import write_json
 
     folder = Path(folder)
     config = TrainConfig(rates=DEMO_RATES, budgets=DEMO_BUDGETS, workflows=workflows, epochs=epochs,

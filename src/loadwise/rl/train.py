@@ -292,7 +292,7 @@ class Trainer:
         self.history.append(line)
         self.epochs_done = epoch + 1
         checkpoint.save(self.run_dir / "checkpoints", self.epochs_done, self.state())
-        from loadwise.rundir import write_json
+        from loadwise.files import write_json
 
         write_json(self.run_dir / "history.json", self.history)
         return line
@@ -313,8 +313,8 @@ def summary_info(line: dict[str, Any]) -> str:
 def train(config: TrainConfig, out: str | Path | None = None, show_progress: bool = True,
           on_epoch: Callable[[dict[str, Any]], None] | None = None) -> Trainer:
     """Train (or resume training in `out`) until `config.epochs` epochs are done."""
-    from loadwise.progress import make_progress
-    from loadwise.rundir import new_run_dir, write_run_info
+    from loadwise.app.progress import make_progress
+    from loadwise.app.rundir import new_run_dir, write_run_info
 
     run_dir = new_run_dir("router-train", out)
     threads = torch.get_num_threads()

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from loadwise.errors import ConfigError
-from loadwise.systems.base import Param, resolve
+from loadwise.params import Param, resolve
 
 STOCHASTIC = "stochastic"
 

@@ -6,7 +6,7 @@ import importlib
 from pathlib import Path
 
 from loadwise.errors import ConfigError
-from loadwise.systems.base import Metrics, Objective, Param, System, get_objective, resolve, search_space
+from loadwise.systems.base import Metrics, Objective, System, get_objective, search_space
 
 # built-in system name -> "module:factory"
 BUILTIN = {
@@ -14,10 +14,7 @@ BUILTIN = {
     "synthetic": "loadwise.systems.synthetic:Synthetic",
 }
 
-__all__ = [
-    "BUILTIN", "Metrics", "Objective", "Param", "System",
-    "get_objective", "get_system", "resolve", "search_space",
-]
+__all__ = ["BUILTIN", "Metrics", "Objective", "System", "get_objective", "get_system", "search_space"]
 
 
 def get_system(name: str | System) -> System:

@@ -31,7 +31,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loadwise.errors import ConfigError, RunFailed
-from loadwise.systems.base import Metrics, Objective, Param, resolve
+from loadwise.systems.base import Metrics, Objective
+from loadwise.params import Param, resolve
 
 _TYPES = {"int": int, "float": float, "str": str}
 

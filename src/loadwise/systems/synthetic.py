@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from loadwise.errors import RunFailed
-from loadwise.systems.base import Metrics, Objective, Param, resolve
+from loadwise.systems.base import Metrics, Objective
+from loadwise.params import Param, resolve
 
 KNOBS = ("x1", "x2", "x3", "x4")
 CURVATURE = np.array([4.0, 2.0, 1.0, 0.5])

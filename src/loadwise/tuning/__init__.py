@@ -22,13 +22,15 @@ import optuna
 from loadwise.errors import ConfigError
 from loadwise.evaluate import Evaluator, RunCache, make_backend
 from loadwise.evaluate.runs import objective_value
-from loadwise.progress import make_progress
-from loadwise.rundir import new_run_dir, read_run_info, write_json, write_run_info
+from loadwise.app.progress import make_progress
+from loadwise.app.rundir import new_run_dir, read_run_info, write_run_info
+from loadwise.files import write_json
 from loadwise.scenarios import FidelitySchedule, ScenarioSet, get_scenario_set, make_schedule
 from loadwise.scenarios.fidelity import stages_from
 from loadwise.scenarios.files import scenario_set_from_data, scenario_set_to_data
 from loadwise.systems import get_system
-from loadwise.systems.base import System, get_objective, resolve
+from loadwise.systems.base import System, get_objective
+from loadwise.params import resolve
 from loadwise.tuning.aggregate import Aggregate
 from loadwise.tuning.constraints import parse_constraints
 from loadwise.tuning.named import named_configs, single_scenario_reference

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from loadwise.errors import ConfigError
-from loadwise.systems.base import System, resolve
+from loadwise.systems.base import System
+from loadwise.params import resolve
 
 NAMED_CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
     "submitqueue": {

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from loadwise.evaluate import Evaluator, RunResult
-from loadwise.systems.base import Param
+from loadwise.params import Param
 from loadwise.tuning.racing import StagePlan
 
 STEP = 0.15

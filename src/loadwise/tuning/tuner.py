@@ -31,11 +31,12 @@ from loadwise.errors import ConfigError
 from loadwise.evaluate import Evaluator, RunCache, make_backend
 from loadwise.evaluate.cache import engine_options
 from loadwise.evaluate.runs import RunResult, canonical
-from loadwise.progress import make_progress
-from loadwise.rundir import new_run_dir, read_run_info, write_run_info
+from loadwise.app.progress import make_progress
+from loadwise.app.rundir import new_run_dir, read_run_info, write_run_info
 from loadwise.scenarios import FidelitySchedule, ScenarioSet, get_scenario_set, make_schedule
 from loadwise.systems import get_system
-from loadwise.systems.base import Objective, System, get_objective, resolve, search_space
+from loadwise.systems.base import Objective, System, get_objective, search_space
+from loadwise.params import resolve
 from loadwise.tuning.aggregate import Aggregate
 from loadwise.tuning.constraints import Constraint, parse_constraints
 from loadwise.tuning.racing import ConfigEvaluation, StageData, StagePlan

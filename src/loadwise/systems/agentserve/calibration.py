@@ -33,7 +33,8 @@ from scipy.optimize import minimize, minimize_scalar
 from scipy.special import expit
 
 from loadwise.errors import ConfigError
-from loadwise.rundir import new_run_dir, write_json, write_run_info
+from loadwise.app.rundir import new_run_dir, write_run_info
+from loadwise.files import write_json
 from loadwise.systems.agentserve import telemetry
 from loadwise.systems.agentserve.profiles import LEVEL_CENTER, Profiles, load_profiles, write_profiles
 from loadwise.systems.agentserve.routing import DECISION_ROLE_NAME, ROLES, STRATEGIES, SUBJECTS, TOPOLOGIES

@@ -209,7 +209,7 @@ def profiles_from_dict(raw: Any, label: str = "profiles") -> Profiles:
 
 def write_profiles(spec: ProfileFile | dict[str, Any], path: str | Path) -> Path:
     """Write a profile file (validated first) as YAML."""
-    from loadwise.rundir import write_text
+    from loadwise.files import write_text
 
     data = spec.model_dump() if isinstance(spec, ProfileFile) else spec
     profiles_from_dict(data, str(path))

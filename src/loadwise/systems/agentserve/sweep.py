@@ -19,7 +19,8 @@ from typing import Any
 import pandas as pd
 
 from loadwise.errors import ConfigError
-from loadwise.rundir import new_run_dir, read_json, read_run_info, write_json, write_run_info, write_text
+from loadwise.app.rundir import new_run_dir, read_run_info, write_run_info
+from loadwise.files import read_json, write_json, write_text
 from loadwise.systems.agentserve import telemetry
 from loadwise.systems.agentserve.lockstep import Lockstep
 from loadwise.systems.agentserve.profiles import Profiles, load_profiles
@@ -102,7 +103,7 @@ def sweep(
     process at every rate). A named router is rebuilt in each worker; a Router object
     must be picklable when jobs > 1.
     """
-    from loadwise.progress import make_progress
+    from loadwise.app.progress import make_progress
 
     if not rates or not budgets:
         raise ConfigError("--rates" if not rates else "--budgets", "at least one value is required")

@@ -7,7 +7,7 @@ capacity, fix delay) are valid to set but not searched unless a user asks for th
 
 from __future__ import annotations
 
-from loadwise.systems.base import Param
+from loadwise.params import Param
 
 KNOBS: tuple[Param, ...] = (
     Param("resources", int, 74, low=1, high=10_000, search=(16, 128), log=True,

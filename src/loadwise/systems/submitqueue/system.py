@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from loadwise.errors import ConfigError
-from loadwise.systems.base import Metrics, Objective, resolve
+from loadwise.systems.base import Metrics, Objective
+from loadwise.params import resolve
 from loadwise.systems.submitqueue.objectives import CostWeights, classic_objective, cost_objective
 from loadwise.systems.submitqueue.params import (
     KNOBS, MIN_MEASURED_TICKS, SCENARIO_BOOKKEEPING, SCENARIO_PARAMS,
