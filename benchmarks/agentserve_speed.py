@@ -1,7 +1,7 @@
-"""Speed of the agentserve simulator: role steps per second, and the seed's full grid.
+"""Speed of the agentserve simulator: role steps per second on the recommended training grid.
 
-The grid is the seed's proposed training grid: rates 20, 30, 50, 100, 150, 200 req/min x
-budgets 10, 50, 200, 600, 1800 s, 1000 workflows per cell (about 4,550 role steps per
+The grid is the InfraMind analysis' recommended training grid: rates 20, 30, 50, 100,
+150, 200 req/min x budgets 10, 50, 200, 600, 1800 s, 1000 workflows per cell (about 4,550 role steps per
 cell with the reference planner, ~136,500 in all). All 30 cells run in lockstep in one
 process on one core. CPU seconds (time.process_time) are the figure to compare with the
 10 s target; wall seconds are shown too.

@@ -1,11 +1,11 @@
-"""Router training benchmark (issue 5, item 7).
+"""Router training benchmark: epoch time, and the trained router against every baseline.
 
 1. Seconds per training epoch over the full grid (6 rates × 5 budget tiers, the seed's
    ~4,550 role steps per cell): wall-clock and CPU (process) seconds, split into rollout
    (simulation + batched policy calls) and update (GAE + PPO + λ + checkpoint + telemetry).
 2. A full training run (`--epochs`, resumable in `--out`), then the trained router vs
    every baseline and the clairvoyant oracle per cell: goodput, accuracy, violation, and
-   the issue's targets.
+   the router's targets.
 
 3. `--compare-reference`: the reference system's setup (`train.REFERENCE_SETUP`: its
    collapsing reward, ratio:1 with one shared λ, budget-blind planner and executor) and
@@ -46,16 +46,17 @@ def main() -> None:
         compare_reference(args.epochs, args.workflows, args.eval_workflows, Path(args.out))
         return
 
+    from loadwise.app.train_router import train_router
+    from loadwise.rl.config import TrainConfig
     from loadwise.rl.evaluate import FIXED, evaluate_checkpoint
-    from loadwise.rl.train import TrainConfig, train
 
     out = Path(args.out)
     pd.set_option("display.width", 200)
     # 1. epoch timing (telemetry on, as a user's run)
     timing_dir = out / "timing"
     started = time.time()
-    trainer = train(TrainConfig(epochs=args.timing_epochs, workflows=args.workflows, minibatch_size=1024,
-                                learning_rate=3e-3), timing_dir, show_progress=False)
+    trainer = train_router(TrainConfig(epochs=args.timing_epochs, workflows=args.workflows, minibatch_size=1024,
+                                       learning_rate=3e-3), timing_dir, progress=False)
     rows = [{"epoch": h["epoch"], "role_steps": h["role_steps"], "wall_s": h["seconds"],
              "rollout_wall_s": h["rollout_seconds"], "cpu_s": h["cpu_seconds"]} for h in trainer.history]
     print("\nSeconds per training epoch over the full grid (30 cells)")
@@ -68,9 +69,9 @@ def main() -> None:
     price = {} if args.planner_congestion_price is None else {"planner_congestion_price": args.planner_congestion_price}
     config = TrainConfig(epochs=args.epochs, workflows=args.workflows, minibatch_size=1024, learning_rate=3e-3,
                          telemetry=False, **price)
-    trainer = train(config, out / "train", show_progress=True)
+    trainer = train_router(config, out / "train")
     ev = evaluate_checkpoint(trainer.run_dir, workflows=args.eval_workflows)
-    from loadwise.rl.report import build_report
+    from loadwise.report.router import build_report
 
     build_report(ev).write(out / "eval")
     cells = ev.cells
@@ -96,8 +97,9 @@ def compare_reference(epochs: int, workflows: int, eval_workflows: int, out: Pat
 
     from loadwise.rl.constraint import Constraint
     from loadwise.rl.evaluate import collapsed, evaluate_routers, mix_of, mix_shift
+    from loadwise.app.train_router import train_router
+    from loadwise.rl.config import REFERENCE_SETUP, TrainConfig
     from loadwise.rl.router import load_router
-    from loadwise.rl.train import REFERENCE_SETUP, TrainConfig, train
     from loadwise.systems.agentserve.routing import MODELS, STRATEGIES
 
     torch.set_num_threads(1)
@@ -107,7 +109,7 @@ def compare_reference(epochs: int, workflows: int, eval_workflows: int, out: Pat
         started = time.process_time()
         config = TrainConfig(rates=rates, budgets=budgets, workflows=workflows, epochs=epochs, minibatch_size=512,
                              telemetry=False, seed=1, **setup)
-        trainer = train(config, out / name, show_progress=True)
+        trainer = train_router(config, out / name)
         print(f"{name}: trained {epochs} epochs in {time.process_time() - started:.0f} CPU s")
         routers[name], _ = load_router(trainer.run_dir, seed=5, name=name)
     ev = evaluate_routers(routers, rates, budgets, eval_workflows, seed=11, constraint=Constraint("bust", 0.05),

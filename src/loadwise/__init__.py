@@ -1,27 +1,50 @@
 """loadwise: tune and train systems that must hold up at every load.
 
-The package's verbs are importable from the top level (`loadwise.tune`,
-`loadwise.validate`, `loadwise.audit`, ...); they are loaded lazily so that importing
-loadwise, or starting the CLI, does not pull in numba, torch or Ray. (The packages
-behind them are named `tuning` and `auditing` so that the verbs stay functions.)
+Every verb is importable from the top level — `loadwise.tune`, `loadwise.validate`,
+`loadwise.sweep`, `loadwise.calibrate`, `loadwise.train_router`,
+`loadwise.evaluate_router`, `loadwise.audit`, `loadwise.demo` — together with
+`get_system` and the scenario types. They are loaded on first use, so that importing
+loadwise, or starting the CLI, does not pull in numba, torch or Ray; editors and type
+checkers see them through the imports below.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 # public name -> module that defines it
 _API = {
-    "tune": "loadwise.tuning",
-    "validate": "loadwise.tuning",
-    "audit": "loadwise.auditing",
+    "tune": "loadwise.app.tune",
+    "validate": "loadwise.app.validate",
+    "sweep": "loadwise.app.sweep",
+    "calibrate": "loadwise.app.calibrate",
+    "train_router": "loadwise.app.train_router",
+    "evaluate_router": "loadwise.app.evaluate_router",
+    "audit": "loadwise.app.audit",
+    "demo": "loadwise.app.demo",
+    "get_system": "loadwise.systems",
     "Scenario": "loadwise.scenarios",
     "ScenarioSet": "loadwise.scenarios",
-    "get_system": "loadwise.systems",
+    "RateBudgetGrid": "loadwise.scenarios.grid",
+    "TrainConfig": "loadwise.rl.config",
 }
+
+if TYPE_CHECKING:
+    from loadwise.app.audit import audit
+    from loadwise.app.calibrate import calibrate
+    from loadwise.app.demo import demo
+    from loadwise.app.evaluate_router import evaluate_router
+    from loadwise.app.sweep import sweep
+    from loadwise.app.train_router import train_router
+    from loadwise.app.tune import tune
+    from loadwise.app.validate import validate
+    from loadwise.rl.config import TrainConfig
+    from loadwise.scenarios import Scenario, ScenarioSet
+    from loadwise.scenarios.grid import RateBudgetGrid
+    from loadwise.systems import get_system
 
 __all__ = ["__version__", *_API]
 

@@ -8,8 +8,9 @@ from gymnasium.utils.env_checker import check_env
 
 from loadwise.errors import ConfigError
 from loadwise.systems.agentserve import Cell, make_router, run_cells
-from loadwise.systems.agentserve.gym_env import AgentServeEnv
-from loadwise.systems.agentserve.routing import N_ACTIONS, STEP_OBS_DIM
+from loadwise.rl.features import STEP_OBS_DIM
+from loadwise.rl.gym_env import AgentServeEnv
+from loadwise.systems.agentserve.routing import N_ACTIONS
 
 
 def test_passes_the_gymnasium_checker():

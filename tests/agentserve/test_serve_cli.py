@@ -7,7 +7,7 @@ import pytest
 
 from loadwise.cli import main
 from loadwise.systems.agentserve import telemetry
-from loadwise.systems.agentserve.sweep import sweep
+from loadwise.app.sweep import sweep
 
 
 def _run(argv: list[str]) -> int:
@@ -35,11 +35,11 @@ def test_sweep_writes_table_telemetry_and_report(tmp_path, capsys):
 
 def test_sweep_resumes_without_redoing_cells(tmp_path):
     out = tmp_path / "s"
-    first, _ = sweep([20, 50], [50], "greedy", 40, 1, out, progress=False)
+    first = sweep([20, 50], [50], "greedy", 40, 1, out, progress=False).table
     marker = out / "cells" / "rate20-budget50" / "metrics.json"
     stamp = marker.stat().st_mtime_ns
     (out / "cells" / "rate50-budget50" / "metrics.json").unlink()  # as if interrupted before this cell
-    again, _ = sweep([20, 50], [50], "greedy", 40, 1, out, progress=False)
+    again = sweep([20, 50], [50], "greedy", 40, 1, out, progress=False).table
     assert marker.stat().st_mtime_ns == stamp
     pd.testing.assert_frame_equal(first, again)
     from loadwise.errors import ConfigError
@@ -49,8 +49,8 @@ def test_sweep_resumes_without_redoing_cells(tmp_path):
 
 
 def test_sweep_with_two_jobs_matches_one_job(tmp_path):
-    one, _ = sweep([30, 150], [10, 200], "least-loaded", 40, 2, tmp_path / "a", jobs=1, progress=False)
-    two, _ = sweep([30, 150], [10, 200], "least-loaded", 40, 2, tmp_path / "b", jobs=2, progress=False)
+    one = sweep([30, 150], [10, 200], "least-loaded", 40, 2, tmp_path / "a", jobs=1, progress=False).table
+    two = sweep([30, 150], [10, 200], "least-loaded", 40, 2, tmp_path / "b", jobs=2, progress=False).table
     pd.testing.assert_frame_equal(one, two)
 
 
@@ -100,5 +100,5 @@ def test_sweep_replays_arrival_times_from_a_file(tmp_path, capsys):
     assert sorted(wfs["arrival_time"]) == [0.5 * i for i in range(60)]
     assert _run(["serve", "sweep", "--rates", "120", "--budgets", "50", "--workflows", "100",
                  "--replay", str(times), "--out", str(tmp_path / "r2")]) == 2
-    assert "error: --replay: needs at least --workflows (100) arrival times, the file has 80" in capsys.readouterr().err
+    assert "error: --replay: needs at least workflows (100) arrival times, the file has 80" in capsys.readouterr().err
     assert not (tmp_path / "r2").exists()

@@ -5,15 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from loadwise.rl.features import PLAN_OBS_DIM, STEP_OBS_DIM, STEP_OBS_LAYOUT, plan_features, step_observation
 from loadwise.systems.agentserve import Cell, Lockstep, load_profiles, make_router, run_cells
-from loadwise.systems.agentserve.routing import (
-    MAX_AGENTS,
-    N_ACTIONS,
-    PLAN_OBS_DIM,
-    STEP_OBS_DIM,
-    STEP_OBS_LAYOUT,
-    Plan,
-)
+from loadwise.systems.agentserve.routing import MAX_AGENTS, N_ACTIONS, N_MODELS, Plan
 from loadwise.systems.agentserve.telemetry import STEP_COLUMNS, WORKFLOW_COLUMNS
 
 
@@ -95,15 +89,21 @@ class _Recorder:
         self.sizes, self.keys = [], set()
 
     def plan(self, batch):
-        assert batch.obs.shape == (len(batch), PLAN_OBS_DIM) and batch.obs.dtype == np.float32
+        obs = plan_features(batch)
+        assert obs.shape == (len(batch), PLAN_OBS_DIM) and obs.dtype == np.float32
+        assert batch.servers.running.shape == (len(batch), N_MODELS)
         return make_router("random").plan(batch)
 
     def route(self, batch):
-        assert batch.obs.shape == (len(batch), STEP_OBS_DIM) and batch.obs.dtype == np.float32
+        obs = step_observation(batch)
+        assert obs.shape == (len(batch), STEP_OBS_DIM) and obs.dtype == np.float32
         assert batch.oracle is None
-        assert np.all(np.isfinite(batch.obs)) and batch.obs.min() >= -1 and batch.obs.max() <= 1
-        sp = batch.obs[:, STEP_OBS_LAYOUT["success_prob"]]
+        assert np.all(np.isfinite(obs)) and obs.min() >= -1 and obs.max() <= 1
+        sp = obs[:, STEP_OBS_LAYOUT["success_prob"]]
         assert np.allclose(sp, batch.success_prob)
+        kv = batch.servers.kv_use
+        assert kv.shape == (len(batch), N_MODELS) and kv.min() >= 0 and kv.max() <= 1
+        assert np.all((kv > 0) == (batch.servers.running > 0))  # a running request holds KV cache
         assert batch.predicted_latency.shape == (len(batch), N_ACTIONS)
         self.sizes.append(len(batch))
         for key in zip(batch.sim_index.tolist(), batch.workflow_id.tolist(), batch.step_index.tolist()):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from loadwise import demo
+from loadwise.app import demo
 from loadwise.report import Report
 
 
@@ -24,12 +24,12 @@ def test_interrupted_demo_resumes_without_redoing_finished_steps(tmp_path, monke
     calls = []
     monkeypatch.setattr(demo, "STEPS", _steps(calls, fail_second=True))
     with pytest.raises(KeyboardInterrupt):
-        demo.run_demo(tmp_path, seed=3, log=lambda _: None)
+        demo.demo(tmp_path, seed=3, log=lambda _: None)
     assert calls == ["first", "second"]
     assert (tmp_path / "one" / demo.SECTION_FILE).is_file()
 
     monkeypatch.setattr(demo, "STEPS", _steps(calls, fail_second=False))
-    report = demo.run_demo(tmp_path, seed=3, log=lambda _: None)
+    report = demo.demo(tmp_path, seed=3, log=lambda _: None)
     assert calls == ["first", "second", "second"]  # the finished first step was not run again
     text = report.with_suffix(".md").read_text()
     assert "## First" in text and "seed 3" in text and "## Second" in text
@@ -38,7 +38,7 @@ def test_interrupted_demo_resumes_without_redoing_finished_steps(tmp_path, monke
 
 def test_the_real_demo_runs_end_to_end(tmp_path):
     """The README's first command: every part of loadwise on embedded defaults."""
-    report = demo.run_demo(tmp_path / "demo", seed=0, log=lambda _: None)
+    report = demo.demo(tmp_path / "demo", seed=0, log=lambda _: None)
     text = report.with_suffix(".md").read_text()
     for step in demo.STEPS:
         assert (tmp_path / "demo" / step.name / demo.SECTION_FILE).is_file(), step.name

@@ -95,12 +95,14 @@ def test_dispatch_congestion_is_the_chosen_servers_waiting_line():
     from types import SimpleNamespace
 
     from loadwise.rl.router import dispatch_congestion
-    from loadwise.systems.agentserve.routing import N_STRATEGIES, QUEUE_CAP, STEP_OBS_DIM, STEP_OBS_LAYOUT
+    from loadwise.systems.agentserve.routing import N_MODELS, N_STRATEGIES, ServerLoad
 
-    obs = np.zeros((2, STEP_OBS_DIM), dtype=np.float32)
-    running, waiting = STEP_OBS_LAYOUT["running"].start, STEP_OBS_LAYOUT["waiting"].start
-    obs[:, running + 4] = 1.0                  # 32B server's batch full ...
-    obs[:, waiting + 4] = 2.0 / QUEUE_CAP      # ... and 2 × max_num_seqs calls waiting
-    obs[:, running + 0] = 0.25                 # 3B server a quarter busy, nobody waiting
+    running = np.zeros((2, N_MODELS), dtype=np.int64)
+    waiting = np.zeros((2, N_MODELS), dtype=np.int64)
+    running[:, 4] = 32                         # 32B server's batch full ...
+    waiting[:, 4] = 64                         # ... and 2 × max_num_seqs calls waiting
+    running[:, 0] = 8                          # 3B server a quarter busy, nobody waiting
+    servers = ServerLoad(running, waiting, np.zeros((2, N_MODELS)), np.ones((2, N_MODELS)),
+                         np.full(N_MODELS, 32))
     actions = np.array([4 * N_STRATEGIES + 2, 0 * N_STRATEGIES + 1])  # 32B DeepThink, 3B Concise
-    np.testing.assert_allclose(dispatch_congestion(SimpleNamespace(obs=obs), actions), [2.0, 0.0])
+    np.testing.assert_allclose(dispatch_congestion(SimpleNamespace(servers=servers), actions), [2.0, 0.0])

@@ -29,12 +29,13 @@ def test_detectors_flag_a_fixed_pair_and_pass_the_budget_aware_heuristic():
 
 @pytest.mark.slow
 def test_trained_router_changes_its_mix_with_budget_and_with_load(tmp_path):
+    from loadwise.app.train_router import train_router as train
+    from loadwise.rl.config import TrainConfig
     from loadwise.rl.router import load_router
-    from loadwise.rl.train import TrainConfig, train
 
     # 12 epochs were too few to learn the load response (rate shift 0.05–0.07, 2026-11-22); 30 give 0.17
     config = TrainConfig(workflows=150, epochs=30, minibatch_size=512, learning_rate=3e-3, telemetry=False, **CELLS)
-    trainer = train(config, tmp_path / "run", show_progress=False)
+    trainer = train(config, tmp_path / "run", progress=False)
     router, _ = load_router(trainer.run_dir)
     ev = evaluate_routers({"ppo": router}, workflows=200, seed=7, constraint=Constraint("bust", 0.05),
                           trained="ppo", **CELLS)

@@ -122,7 +122,7 @@ def test_constraint_parsing_and_costs():
     from loadwise.errors import ConfigError
 
     for bad in ("bust", "bust:x", "bust:1.5", "ratio:0", "p95:3"):
-        with pytest.raises(ConfigError, match="^--constraint: .*allowed: bust:EPS"):
+        with pytest.raises(ConfigError, match="^constraint: .*allowed: bust:EPS"):
             Constraint.parse(bad)
 
 

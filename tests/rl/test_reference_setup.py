@@ -1,4 +1,4 @@
-"""The reference system's training setup (`train.REFERENCE_SETUP`) against ours.
+"""The reference system's training setup (`config.REFERENCE_SETUP`) against ours.
 
 Spec 04 names two failures: a collapse to the cheapest pair under the reward
 `solved − max(0, L/B − 1)`, and budget-blindness (the same mix at budget 20 and 200).
@@ -19,14 +19,15 @@ from loadwise.rl.constraint import Constraint
 from loadwise.rl.evaluate import evaluate_routers, mix_shift
 from loadwise.rl.features import step_features
 from loadwise.rl.router import load_router
-from loadwise.rl.train import REFERENCE_SETUP, TrainConfig, train
+from loadwise.app.train_router import train_router as train
+from loadwise.rl.config import REFERENCE_SETUP, TrainConfig
 
 CELLS = dict(rates=(20.0, 200.0), budgets=(20.0, 200.0))
 
 
 def _trained(tmp_path, name, setup, workflows, epochs):
     config = TrainConfig(workflows=workflows, epochs=epochs, minibatch_size=256, telemetry=False, **CELLS, **setup)
-    return train(config, tmp_path / name, show_progress=False).run_dir
+    return train(config, tmp_path / name, progress=False).run_dir
 
 
 def _evaluate(routers, workflows):

@@ -120,3 +120,35 @@ def test_unguarded_script_gets_a_clear_error_not_endless_respawns(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode != 0
     assert 'must guard that call with `if __name__ == "__main__":`' in done.stderr
+
+
+def test_a_task_runs_a_config_group_together_and_records_artifacts(tmp_path):
+    from loadwise.systems.agentserve import AgentServe
+
+    system = AgentServe("least-loaded")
+    cells = [{"rate": 20.0, "budget": 50.0, "workflows": 30}, {"rate": 200.0, "budget": 50.0, "workflows": 30}]
+    specs = [RunSpec({}, f"c{i}", c, 0, 5, record=True) for i, c in enumerate(cells)]
+    cache = RunCache(f"sqlite:///{tmp_path / 'c.db'}", "study")
+    done = Evaluator(InlineBackend(system), cache).run_all(specs, chunks=1)
+    for spec in specs:
+        result = done[spec.key]
+        assert result.ok and result.metrics == system.run({}, spec.params, 5)
+        assert len(result.artifacts["workflows"]) == 30
+    # a run that must record executes even when its metrics are cached
+    again = Evaluator(InlineBackend(system), cache)
+    again.run_all(specs, chunks=1)
+    assert again.executed == 2 and again.reused == 0
+    plain = Evaluator(InlineBackend(system), cache)
+    plain.run_all([RunSpec({}, s.scenario, s.params, 0, 5) for s in specs])
+    assert plain.reused == 2
+
+
+def test_a_failing_group_fails_every_run_of_it():
+    from loadwise.evaluate import execute_task
+    from loadwise.systems.agentserve import AgentServe
+
+    bad = {"rate": 20.0, "budget": 50.0, "pattern": "replay", "workflows": 10}  # no arrival file
+    specs = (RunSpec({}, "a", {"rate": 20.0, "budget": 50.0, "workflows": 10}, 0, 1), RunSpec({}, "b", bad, 0, 1))
+    results = execute_task(AgentServe(), specs)
+    assert [r.ok for r in results] == [False, False]
+    assert all("replay pattern needs a file" in r.reason for r in results)

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of every random draw in the demo."),
     ) -> None:
         """Run loadwise's main job on embedded defaults and write a report."""
-        from loadwise.demo import run_demo
+        from loadwise.app.demo import demo as run_demo
         from loadwise.app.progress import console
 
         report = run_demo(out, seed=seed, log=lambda line: console.print(line, highlight=False))

@@ -50,15 +50,17 @@ def train_command(
 ) -> None:
     """Train the router; checkpoints every epoch, resumes from --out."""
     from loadwise.app.progress import console
-    from loadwise.rl.grid import DEFAULT_BUDGETS, DEFAULT_RATES, parse_numbers, parse_weights
-    from loadwise.rl.train import TrainConfig, train
+    from loadwise.app.train_router import train_router
+    from loadwise.cli.options import number_list, weight_list
+    from loadwise.rl.config import TrainConfig
+    from loadwise.scenarios.grid import RECOMMENDED_GRID
 
     if planner_congestion_price is None:  # the charge needs a learned plan to land on
         planner_congestion_price = 0.0 if planner == "reference" else TrainConfig.planner_congestion_price
     config = TrainConfig(
-        rates=parse_numbers(rates, "--rates", DEFAULT_RATES), budgets=parse_numbers(budgets, "--budgets", DEFAULT_BUDGETS),
-        workflows=workflows, sampling=sampling,
-        weights=parse_weights(weights) if weights else None,
+        rates=tuple(sorted(number_list(rates, "rates") or RECOMMENDED_GRID.rates)),
+        budgets=tuple(sorted(number_list(budgets, "budgets") or RECOMMENDED_GRID.budgets)),
+        workflows=workflows, sampling=sampling, weights=weight_list(weights, "weights"),
         curriculum_epochs=curriculum_epochs, epochs=epochs, constraint=constraint, reward=reward,
         lambda_init=lambda_init, lambda_lr=lambda_lr, warmup_epochs=warmup_epochs,
         lambda_scope=_lambda_scope(per_tier_lambda, shared_lambda),
@@ -67,18 +69,18 @@ def train_command(
         observation=observation, planner=planner, advantage_normalization=advantage_normalization,
         telemetry=not no_telemetry,
     )
-    trainer = train(config, out)
-    last = trainer.history[-1]
-    console.print(f"trained {trainer.epochs_done} epochs: goodput {last['goodput']:.3f}, "
+    run = train_router(config, out)
+    last = run.history[-1]
+    console.print(f"trained {run.epochs_done} epochs: goodput {last['goodput']:.3f}, "
                   f"bust rate {last['bust_rate']:.3f}, accuracy {last['accuracy']:.3f}")
-    console.print(f"run folder: {trainer.run_dir}  (checkpoint: {trainer.run_dir / 'checkpoints' / 'checkpoint.pt'})")
+    console.print(f"run folder: {run.run_dir}  (checkpoint: {run.run_dir / 'checkpoints' / 'checkpoint.pt'})")
 
 
 def _lambda_scope(per_tier: bool, shared: bool) -> str:
     from loadwise.errors import ConfigError
 
     if per_tier and shared:
-        raise ConfigError("--per-tier-lambda", "cannot be combined with --shared-lambda")
+        raise ConfigError("per_tier_lambda", "cannot be combined with --shared-lambda")
     return "tier" if per_tier else "shared" if shared else "cell"
 
 
@@ -97,37 +99,22 @@ def eval_command(
     out: str = typer.Option(None, "--out", help="Folder for the report (default: runs/router-eval-<time>)."),
 ) -> None:
     """Compare a trained router with every baseline and the clairvoyant oracle."""
+    from loadwise.app.evaluate_router import evaluate_router
     from loadwise.app.progress import console, make_progress
-    from loadwise.rl.evaluate import ALL_BASELINES, evaluate_checkpoint
-    from loadwise.rl.report import build_report
-    from loadwise.app.rundir import new_run_dir, write_run_info
-    from loadwise.files import write_json
-    from loadwise.systems.agentserve import make_router
-    from loadwise.rl.grid import parse_numbers
+    from loadwise.cli.options import number_list
+    from loadwise.rl.evaluate import ALL_BASELINES
 
     names = ALL_BASELINES if baselines == "all" else tuple(b.strip() for b in baselines.split(",") if b.strip())
-    for name in names:
-        make_router(name)  # a bad name is a ConfigError before any work
-    rate_values = parse_numbers(rates, "--rates", ()) or None
-    budget_values = parse_numbers(budgets, "--budgets", ()) or None
     with make_progress(disable=as_json) as progress:
         task = progress.add_task("evaluate", total=len(names) + 2)
-        ev = evaluate_checkpoint(checkpoint, rate_values, budget_values, workflows, seed, names, greedy,
-                                 on_router=lambda name: progress.update(task, advance=1, info=name),
-                                 temperature=temperature)
-    run_dir = new_run_dir("router-eval", out)
-    write_run_info(run_dir, "router-eval", {"checkpoint": checkpoint, "rates": rate_values, "budgets": budget_values,
-                                            "workflows": workflows, "seed": seed, "baselines": list(names),
-                                            "greedy": greedy, "temperature": temperature})
-    result = ev.to_json()
-    write_json(run_dir / "evaluation.json", result)
-    ev.cells.to_csv(run_dir / "cells.csv", index=False)
-    paths = build_report(ev).write(run_dir)
+        done = evaluate_router(checkpoint, number_list(rates, "rates"), number_list(budgets, "budgets"), workflows,
+                               seed, names, greedy, temperature, out,
+                               on_router=lambda name: progress.update(task, advance=1, info=name))
     if as_json:
-        typer.echo(json.dumps(result, default=float))
+        typer.echo(json.dumps(done.result, default=float))
         return
-    t = result["targets"]
+    t = done.result["targets"]
     console.print(f"targets met in {t['cells_met_where_oracle_meets']} of the {t['cells_where_oracle_meets']} cells "
                   f"where the oracle meets the constraint; grid goodput {t['grid_share_of_oracle_goodput']:.1%} "
                   "of the oracle's")
-    console.print(f"report: {paths['markdown']} and {paths['html']}")
+    console.print(f"report: {done.report['markdown']} and {done.report['html']}")

@@ -28,18 +28,15 @@ def sweep_cmd(
 ) -> None:
     """Simulate one router over a rate x budget grid; write telemetry, a table and a report."""
     from loadwise.app.progress import console
-    from loadwise.systems.agentserve.sweep import parse_number_list, sweep
-    from loadwise.systems.agentserve.workload import load_arrivals
+    from loadwise.app.sweep import sweep
+    from loadwise.cli.options import number_list
 
-    times = load_arrivals(replay) if replay is not None else None
-    table, run_dir = sweep(
-        parse_number_list(rates, "--rates"), parse_number_list(budgets, "--budgets"), router, workflows, seed,
-        out, jobs, "replay" if replay is not None else pattern, discipline, profiles, times,
-    )
-    shown = table[["rate", "budget", "mean_latency", "p95_latency", "violation_rate", "accuracy", "goodput",
-                   "mean_queue", "idle_share"]]
+    result = sweep(number_list(rates, "rates") or (), number_list(budgets, "budgets") or (), router, workflows,
+                   seed, out, jobs, pattern, discipline, profiles, replay)
+    shown = result.table[["rate", "budget", "mean_latency", "p95_latency", "violation_rate", "accuracy", "goodput",
+                          "mean_queue", "idle_share"]]
     console.print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"), highlight=False)
-    console.print(f"run folder: {run_dir}  (report: {run_dir / 'report.html'})", highlight=False)
+    console.print(f"run folder: {result.run_dir}  (report: {result.report['html']})", highlight=False)
 
 
 @app.command("calibrate")

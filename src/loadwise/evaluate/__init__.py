@@ -3,10 +3,10 @@
 from loadwise.evaluate.backends import Backend, InlineBackend, LocalPool, RayBackend, make_backend
 from loadwise.evaluate.cache import RunCache
 from loadwise.evaluate.evaluator import Evaluator
-from loadwise.evaluate.runs import RunResult, RunSpec, execute
+from loadwise.evaluate.runs import RunResult, RunSpec, Task, execute, execute_task
 from loadwise.evaluate.seeds import run_seed
 
 __all__ = [
     "Backend", "Evaluator", "InlineBackend", "LocalPool", "RayBackend", "RunCache", "RunResult", "RunSpec",
-    "execute", "make_backend", "run_seed",
+    "Task", "execute", "execute_task", "make_backend", "run_seed",
 ]

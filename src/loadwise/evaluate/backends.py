@@ -1,10 +1,11 @@
 """Where runs execute: in this process, in a local process pool, or on Ray.
 
-Every backend takes RunSpecs and hands back RunResults; a run that crashes its process
-or passes the time limit comes back as a failed result with the reason, and the work
-goes on. The local pool keeps one long-lived worker per core (each imports the system
-and compiles its numba kernels once) and knows which run each worker holds, so a hung
-or crashed worker is replaced without losing the others' work.
+Every backend takes tasks (tuples of RunSpecs, see `runs.execute_task`) and hands back
+RunResults; a task that crashes its process or passes the time limit comes back as
+failed results with the reason, and the work goes on. The local pool keeps one
+long-lived worker per core (each imports the system and compiles its numba kernels
+once) and knows which task each worker holds, so a hung or crashed worker is replaced
+without losing the others' work.
 """
 
 from __future__ import annotations
@@ -14,44 +15,47 @@ import os
 import signal
 import time
 from collections import deque
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
 from loadwise.errors import ConfigError
-from loadwise.evaluate.runs import RunResult, RunSpec, execute
+from loadwise.evaluate.runs import RunResult, Task, execute_task
 from loadwise.systems.base import System
 
 
 class Backend(Protocol):
-    capacity: int  # runs that can execute at the same time
+    capacity: int  # tasks that can execute at the same time
 
-    def submit(self, spec: RunSpec) -> None: ...
+    def submit(self, task: Task) -> None: ...
 
     def results(self, timeout: float | None) -> list[RunResult]:
-        """Finished runs; waits up to `timeout` seconds for at least one."""
+        """Results of finished tasks; waits up to `timeout` seconds for at least one."""
         ...
 
     def busy(self) -> int:
-        """Runs submitted and not yet returned."""
+        """Tasks submitted and not yet returned."""
         ...
 
     def close(self) -> None: ...
 
 
 class InlineBackend:
-    """Runs in the calling process, one at a time: for tests and debugging (no time limit)."""
+    """Runs in the calling process, one task at a time (no time limit): for one-core work,
+    tests and debugging. `on_progress` hears how far a group runner's task has got."""
 
     capacity = 1
 
-    def __init__(self, system: System) -> None:
+    def __init__(self, system: System, on_progress: Callable[[int, int], None] | None = None) -> None:
         self.system = system
-        self.queue: deque[RunSpec] = deque()
+        self.on_progress = on_progress
+        self.queue: deque[Task] = deque()
 
-    def submit(self, spec: RunSpec) -> None:
-        self.queue.append(spec)
+    def submit(self, task: Task) -> None:
+        self.queue.append(task)
 
     def results(self, timeout: float | None) -> list[RunResult]:
-        return [execute(self.system, self.queue.popleft())] if self.queue else []
+        return execute_task(self.system, self.queue.popleft(), self.on_progress) if self.queue else []
 
     def busy(self) -> int:
         return len(self.queue)
@@ -61,17 +65,17 @@ class InlineBackend:
 
 
 def _worker_main(conn: Connection, system: System) -> None:
-    """A pool worker: run specs from the pipe until told to stop (None).
+    """A pool worker: run tasks from the pipe until told to stop (None).
 
     Ctrl-C is the parent's to handle (it stops the pool); workers ignore it.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn.send("ready")  # time limits count from here, not from process start
     while True:
-        spec = conn.recv()
-        if spec is None:
+        task = conn.recv()
+        if task is None:
             return
-        conn.send(execute(system, spec))
+        conn.send(execute_task(system, task))
 
 
 class _Worker:
@@ -81,12 +85,12 @@ class _Worker:
         self.process.start()
         child.close()
         self.ready = False
-        self.spec: RunSpec | None = None
+        self.task: Task | None = None
         self.started = 0.0
 
-    def give(self, spec: RunSpec) -> None:
-        self.spec, self.started = spec, time.monotonic()
-        self.conn.send(spec)
+    def give(self, task: Task) -> None:
+        self.task, self.started = task, time.monotonic()
+        self.conn.send(task)
 
     def kill(self) -> None:
         self.process.kill()
@@ -103,22 +107,22 @@ class LocalPool:
         self.timeout = timeout
         self.ctx = mp.get_context("spawn")
         self.workers = [_Worker(self.ctx, system) for _ in range(self.capacity)]
-        self.queue: deque[RunSpec] = deque()
+        self.queue: deque[Task] = deque()
 
-    def submit(self, spec: RunSpec) -> None:
-        self.queue.append(spec)
+    def submit(self, task: Task) -> None:
+        self.queue.append(task)
         self._dispatch()
 
     def busy(self) -> int:
-        return len(self.queue) + sum(w.spec is not None for w in self.workers)
+        return len(self.queue) + sum(w.task is not None for w in self.workers)
 
     def _dispatch(self) -> None:
         for w in self.workers:
-            if w.ready and w.spec is None and self.queue:
+            if w.ready and w.task is None and self.queue:
                 w.give(self.queue.popleft())
 
     def results(self, timeout: float | None) -> list[RunResult]:
-        running = [w for w in self.workers if w.spec is not None]
+        running = [w for w in self.workers if w.task is not None]
         starting = [w for w in self.workers if not w.ready]
         if not running and not (starting and self.queue):
             return []
@@ -141,12 +145,12 @@ class LocalPool:
                         "started with 'spawn', which imports the main script again: a script that calls "
                         "loadwise must guard that call with `if __name__ == \"__main__\":`") from None
                 continue
-            if w.spec is None:
+            if w.task is None:
                 continue
             if w.conn in ready:
                 try:
-                    out.append(w.conn.recv())
-                    w.spec = None
+                    out.extend(w.conn.recv())
+                    w.task = None
                     continue
                 except (EOFError, OSError):
                     w.process.join(timeout=5)
@@ -155,7 +159,7 @@ class LocalPool:
                 reason = f"timeout after {self.timeout:g} s"
             else:
                 continue
-            out.append(RunResult(w.spec, False, reason=reason, seconds=time.monotonic() - w.started))
+            out.extend(RunResult(spec, False, reason=reason, seconds=time.monotonic() - w.started) for spec in w.task)
             w.kill()
             self.workers[i] = _Worker(self.ctx, self.system)
         self._dispatch()
@@ -164,7 +168,7 @@ class LocalPool:
     def close(self) -> None:
         self.queue.clear()
         for w in self.workers:
-            if w.spec is None:
+            if w.task is None:
                 try:
                     w.conn.send(None)
                 except (BrokenPipeError, OSError):
@@ -183,7 +187,7 @@ class RayBackend:
         try:
             import ray
         except ImportError:
-            raise ConfigError("--backend", "ray is not installed; pip install 'loadwise[ray]'") from None
+            raise ConfigError("backend", "ray is not installed; pip install 'loadwise[ray]'") from None
         self.ray = ray
         if not ray.is_initialized():
             if address:
@@ -193,12 +197,12 @@ class RayBackend:
         self.capacity = jobs or int(ray.cluster_resources().get("CPU", 1))
         self.timeout = timeout
         self.system_ref = ray.put(system)
-        self.remote_run = ray.remote(num_cpus=1, max_retries=0)(execute)
-        self.queue: deque[RunSpec] = deque()
-        self.running: dict[Any, tuple[RunSpec, float]] = {}
+        self.remote_run = ray.remote(num_cpus=1, max_retries=0)(execute_task)
+        self.queue: deque[Task] = deque()
+        self.running: dict[Any, tuple[Task, float]] = {}
 
-    def submit(self, spec: RunSpec) -> None:
-        self.queue.append(spec)
+    def submit(self, task: Task) -> None:
+        self.queue.append(task)
         self._dispatch()
 
     def busy(self) -> int:
@@ -206,8 +210,8 @@ class RayBackend:
 
     def _dispatch(self) -> None:
         while self.queue and len(self.running) < self.capacity:
-            spec = self.queue.popleft()
-            self.running[self.remote_run.remote(self.system_ref, spec)] = (spec, time.monotonic())
+            task = self.queue.popleft()
+            self.running[self.remote_run.remote(self.system_ref, task)] = (task, time.monotonic())
 
     def results(self, timeout: float | None) -> list[RunResult]:
         if not self.running:
@@ -219,19 +223,19 @@ class RayBackend:
         done, _ = self.ray.wait(list(self.running), num_returns=1, timeout=wait_for)
         out: list[RunResult] = []
         for ref in done:
-            spec, started = self.running.pop(ref)
+            task, started = self.running.pop(ref)
             try:
-                out.append(self.ray.get(ref))
+                out.extend(self.ray.get(ref))
             except Exception as exc:  # worker died or the task failed inside Ray
-                out.append(RunResult(spec, False, reason=f"ray task failed: {type(exc).__name__}: {exc}"[:500],
-                                     seconds=time.monotonic() - started))
+                reason = f"ray task failed: {type(exc).__name__}: {exc}"[:500]
+                out.extend(RunResult(spec, False, reason=reason, seconds=time.monotonic() - started) for spec in task)
         if self.timeout is not None:
-            for ref, (spec, started) in list(self.running.items()):
+            for ref, (task, started) in list(self.running.items()):
                 if time.monotonic() - started >= self.timeout:
                     self.ray.cancel(ref, force=True)
                     del self.running[ref]
-                    out.append(RunResult(spec, False, reason=f"timeout after {self.timeout:g} s",
-                                         seconds=time.monotonic() - started))
+                    out.extend(RunResult(spec, False, reason=f"timeout after {self.timeout:g} s",
+                                         seconds=time.monotonic() - started) for spec in task)
         self._dispatch()
         return out
 
@@ -243,14 +247,14 @@ class RayBackend:
 
 
 def make_backend(name: str, system: System, jobs: int | None = None, timeout: float | None = None,
-                 address: str | None = None) -> Backend:
-    """A backend by name: local (default), ray, or inline."""
+                 address: str | None = None, on_progress: Callable[[int, int], None] | None = None) -> Backend:
+    """A backend by name: local (default), ray, or inline (which reports `on_progress` within tasks)."""
     if address and name != "ray":
-        raise ConfigError("--address", "only the ray backend takes an address")
+        raise ConfigError("address", "only the ray backend takes an address")
     if name == "local":
         return LocalPool(system, jobs, timeout)
     if name == "ray":
         return RayBackend(system, jobs, timeout, address)
     if name == "inline":
-        return InlineBackend(system)
-    raise ConfigError("--backend", f"{name!r} is not allowed (one of local, ray, inline)")
+        return InlineBackend(system, on_progress)
+    raise ConfigError("backend", f"{name!r} is not allowed (one of local, ray, inline)")

@@ -2,10 +2,14 @@
 
 `submit` answers from the cache when it can (that is how resume skips finished work),
 never runs the same spec twice at the same time, and stores every fresh result.
+`run_all` can also hand a backend several runs of one config as one task (`chunks`),
+for systems that simulate them faster together. A run that must `record` more than
+metrics always executes (the cache keeps metrics only), and its metrics are stored.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from loadwise.evaluate.backends import Backend
@@ -33,15 +37,23 @@ class Evaluator:
 
     def submit(self, spec: RunSpec) -> None:
         """Queue a run; a cached result is ready at once, a duplicate of one in flight is dropped."""
-        if spec.key in self.in_flight:
-            return
-        hit = self.cache.get(spec) if self.cache is not None else None
-        if hit is not None:
-            self.reused += 1
-            self.ready.append(hit)
-            return
-        self.in_flight.add(spec.key)
-        self.backend.submit(spec)
+        self.submit_task([spec])
+
+    def submit_task(self, specs: Iterable[RunSpec]) -> None:
+        """Queue runs to execute together as one task (cached ones are answered at once)."""
+        todo = []
+        for spec in specs:
+            if spec.key in self.in_flight:
+                continue
+            hit = self.cache.get(spec) if self.cache is not None and not spec.record else None
+            if hit is not None:
+                self.reused += 1
+                self.ready.append(hit)
+                continue
+            self.in_flight.add(spec.key)
+            todo.append(spec)
+        if todo:
+            self.backend.submit(tuple(todo))
 
     def results(self, timeout: float | None = 0.5) -> list[RunResult]:
         """Finished runs (cached ones first); waits up to `timeout` when nothing is ready."""
@@ -57,13 +69,26 @@ class Evaluator:
                 out.append(r)
         return out
 
-    def run_all(self, specs: Iterable[RunSpec], on_result: Callable[[RunResult], None] | None = None
-                ) -> dict[str, RunResult]:
-        """Run every spec (cache first); results by spec key."""
+    def run_all(self, specs: Iterable[RunSpec], on_result: Callable[[RunResult], None] | None = None,
+                chunks: int | None = None) -> dict[str, RunResult]:
+        """Run every spec (cache first); results by spec key.
+
+        With `chunks`, the specs of each (config, fidelity) go to the backend as that many
+        tasks (round-robin), so a system that runs groups simulates each chunk together.
+        """
         wanted = {s.key: s for s in specs}
         done: dict[str, RunResult] = {}
-        for spec in wanted.values():
-            self.submit(spec)
+        if chunks is None:
+            for spec in wanted.values():
+                self.submit(spec)
+        else:
+            groups: dict[tuple[str, float], list[RunSpec]] = defaultdict(list)
+            for spec in wanted.values():
+                groups[(spec.config_key, spec.fidelity)].append(spec)
+            for group in groups.values():
+                n = max(1, min(chunks, len(group)))
+                for i in range(n):
+                    self.submit_task(group[i::n])
         while len(done) < len(wanted):
             for r in self.results(timeout=1.0):
                 if r.spec.key in wanted and r.spec.key not in done:

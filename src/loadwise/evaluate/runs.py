@@ -2,6 +2,8 @@
 
 A run is a pure function of (system, config, scenario parameters, seed, fidelity), so
 its key identifies its result everywhere: in worker processes, on Ray and in the cache.
+Backends execute *tasks*, tuples of runs: usually one, or several runs of one config
+that a system simulates faster together (`execute_task`, `systems.base.GroupRunner`).
 """
 
 from __future__ import annotations
@@ -9,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from loadwise.errors import RunFailed
-from loadwise.systems.base import Metrics, Objective, System
+from loadwise.systems.base import GroupRunner, Metrics, Objective, System
 
 
 def canonical(data: Mapping[str, Any]) -> str:
@@ -31,6 +33,7 @@ class RunSpec:
     seed: int
     fidelity: float = 1.0
     purpose: str = "search"
+    record: bool = field(default=False, compare=False)  # also keep what the run recorded (not part of its key)
 
     @property
     def config_key(self) -> str:
@@ -51,6 +54,7 @@ class RunResult:
     reason: str = ""
     seconds: float = 0.0
     cached: bool = False
+    artifacts: dict[str, Any] | None = field(default=None, repr=False)  # what a `record` run recorded
 
     def value(self, objective: Objective) -> float:
         """The objective of this run; a failed run (or failing objective) scores the failure value."""
@@ -78,3 +82,32 @@ def execute(system: System, spec: RunSpec) -> RunResult:
     except Exception as exc:  # a crashing simulator must not end the study
         return RunResult(spec, False, reason=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start)
     return RunResult(spec, True, {k: float(v) for k, v in metrics.items()}, seconds=time.perf_counter() - start)
+
+
+Task = tuple[RunSpec, ...]
+
+
+def execute_task(system: System, task: Task,
+                 on_progress: Callable[[int, int], None] | None = None) -> list[RunResult]:
+    """Run a task's specs in this process: together when the system runs groups and the
+    specs share one config and fidelity (reporting `on_progress` as the group advances),
+    else one by one. A failure fails the whole group."""
+    first = task[0]
+    together = isinstance(system, GroupRunner) and (len(task) > 1 or first.record) and all(
+        s.config_key == first.config_key and s.fidelity == first.fidelity for s in task)
+    if not together:
+        return [execute(system, spec) for spec in task]
+    start = time.perf_counter()
+    try:
+        records = system.run_group(dict(first.config), [dict(s.params) for s in task], [s.seed for s in task],
+                                   first.fidelity, record=any(s.record for s in task), on_progress=on_progress)
+    except RunFailed as exc:
+        reason = exc.reason
+    except Exception as exc:  # a crashing simulator must not end the study
+        reason = f"{type(exc).__name__}: {exc}"
+    else:
+        share = (time.perf_counter() - start) / len(task)
+        return [RunResult(spec, True, {k: float(v) for k, v in rec.metrics.items()}, seconds=share,
+                          artifacts=rec.artifacts if spec.record else None) for spec, rec in zip(task, records)]
+    share = (time.perf_counter() - start) / len(task)
+    return [RunResult(spec, False, reason=reason, seconds=share) for spec in task]

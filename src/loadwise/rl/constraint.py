@@ -30,7 +30,7 @@ class Constraint:
     limit: float
 
     @classmethod
-    def parse(cls, text: str, field: str = "--constraint") -> Constraint:
+    def parse(cls, text: str, field: str = "constraint") -> Constraint:
         """`bust:0.05` or `ratio:1`; anything else is a ConfigError naming `field`."""
         allowed = "bust:EPS with 0 <= EPS < 1 (e.g. bust:0.05) or ratio:C with C > 0 (e.g. ratio:1)"
         kind, sep, value = str(text).partition(":")

@@ -6,7 +6,7 @@ not sampling noise. The figures per (router, rate, budget) are the simulator's m
 (goodput = share of workflows solved within budget, accuracy, violation (bust) rate,
 mean/p95 latency, cost ratio, mix of models and strategies).
 
-Targets of issue 5, checked per cell by `target_checks`: where the oracle meets the
+The router's targets, checked per cell by `target_checks`: where the oracle meets the
 constraint, the trained router meets it within a tolerance of 0.02 and its goodput is at
 least that of the best baseline meeting it (within the same tolerance); over the grid,
 its goodput is at least 85 % of the oracle's.
@@ -94,7 +94,7 @@ class Evaluation:
         return frame[column] <= self.constraint.limit + TOLERANCE
 
     def target_checks(self) -> pd.DataFrame:
-        """Per cell: does the trained router meet the issue's targets there?"""
+        """Per cell: does the trained router meet its targets there?"""
         rows = []
         c = self.cells
         for (rate, budget), cell in c.groupby(["rate", "budget"], sort=True):
@@ -196,9 +196,9 @@ def evaluate_checkpoint(path, rates: tuple[float, ...] | None = None, budgets: t
     from loadwise.systems.agentserve import make_router
 
     if workflows < 1:
-        raise ConfigError("--workflows", "must be at least 1")
+        raise ConfigError("workflows", "must be at least 1")
     if not temperature > 0:
-        raise ConfigError("--temperature", "must be > 0 (use --greedy for the most likely action)")
+        raise ConfigError("temperature", "must be > 0 (or greedy: the most likely action)")
     router, state = load_router(path, greedy=greedy, seed=seed, temperature=temperature)
     config = state["config"]
     routers: dict[str, Any] = {router.name: router}

@@ -7,7 +7,7 @@ advantage A_reward − λ·A_cost; the multiplier step is gradient ascent on the
 shrinks (never below 0) while it is slack.
 
 With one shared λ, tight budget tiers stay violated while loose ones are slack (the
-seed's 23–28 % bust at 10 s with a shared multiplier). `separate=True` keeps one
+InfraMind run's 23–28 % bust at 10 s with a shared multiplier). `separate=True` keeps one
 multiplier per group — per budget tier, or per (rate, budget) cell — each driven by its
 own group's cost. (A tier's λ is driven by the tier's mean over all rates, so a tier can
 still be violated at high load while slack at low load; one λ per cell prices each

@@ -22,6 +22,9 @@ import torch
 from torch import nn
 from torch.distributions import Categorical
 
+from loadwise.rl.features import PLAN_FEATURE_DIM, executor_dims
+from loadwise.systems.agentserve.routing import MAX_AGENTS, N_ACTIONS, ROLES, TOPOLOGIES
+
 
 def mlp(inputs: int, hidden: int, outputs: int, out_gain: float = 1.0) -> nn.Sequential:
     """Two tanh hidden layers, orthogonal init (the usual PPO recipe)."""
@@ -183,3 +186,11 @@ class PlannerPolicy(_RewardCostCritic):
         logp, entropy = self._log_prob_entropy(actions, topo_dist, agent_dist, role_dist)
         v_r, v_c = self.values(obs)
         return logp, entropy, v_r, v_c
+
+
+def make_policies(hidden: int = 64, observation: str = "full") -> tuple[PlannerPolicy, ExecutorPolicy]:
+    """Fresh planner and executor networks for the agentserve action spaces."""
+    planner = PlannerPolicy(PLAN_FEATURE_DIM, len(TOPOLOGIES), MAX_AGENTS, len(ROLES), hidden=hidden)
+    width, pair_features = executor_dims(observation)
+    executor = ExecutorPolicy(width, N_ACTIONS, hidden=hidden, pair_features=pair_features)
+    return planner, executor

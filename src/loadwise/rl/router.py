@@ -19,21 +19,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from loadwise.rl.features import plan_features, step_features
-from loadwise.rl.policies import ExecutorPolicy, PlannerPolicy
+from loadwise.rl import checkpoint
+from loadwise.rl.config import TrainConfig
+from loadwise.rl.features import plan_features, step_features, waiting_per_slot
+from loadwise.rl.policies import ExecutorPolicy, PlannerPolicy, make_policies
 from loadwise.systems.agentserve.routers import reference_plan
-from loadwise.systems.agentserve.routing import (
-    MAX_AGENTS,
-    N_STRATEGIES,
-    QUEUE_CAP,
-    STEP_OBS_LAYOUT,
-    Plan,
-    PlanBatch,
-    StepBatch,
-)
-
-PLANNERS = ("learned", "reference")
-
+from loadwise.systems.agentserve.routing import MAX_AGENTS, N_STRATEGIES, Plan, PlanBatch, StepBatch
 
 @dataclass
 class DecisionLog:
@@ -75,12 +66,11 @@ def dispatch_congestion(batch: StepBatch, actions: np.ndarray) -> np.ndarray:
     """Calls waiting at each call's chosen server when it is dispatched, / max_num_seqs.
 
     A call that joins a saturated server's waiting line delays every call that arrives
-    there after it; a server with a free batch slot takes it at once (0). Read from the
-    executor's observation, where the count is clipped at QUEUE_CAP × max_num_seqs.
+    there after it; a server with a free batch slot takes it at once (0). Clipped as the
+    executor sees it (`features.waiting_per_slot`).
     """
     model = np.asarray(actions) // N_STRATEGIES
-    waiting = np.asarray(batch.obs, dtype=np.float64)[np.arange(len(model)), STEP_OBS_LAYOUT["waiting"].start + model]
-    return waiting * QUEUE_CAP
+    return waiting_per_slot(batch.servers)[np.arange(len(model)), model]
 
 
 class PolicyRouter:
@@ -135,9 +125,6 @@ class PolicyRouter:
 def load_router(path, greedy: bool = False, seed: int = 0, name: str = "ppo",
                 temperature: float = 1.0) -> tuple[PolicyRouter, dict]:
     """A `PolicyRouter` from a checkpoint file or training run folder, and the checkpoint."""
-    from loadwise.rl import checkpoint
-    from loadwise.rl.train import TrainConfig, make_policies
-
     state = checkpoint.load(path)
     config = TrainConfig.from_dict(state["config"])
     planner, executor = make_policies(config.hidden, config.observation)

@@ -6,29 +6,43 @@ import importlib
 from pathlib import Path
 
 from loadwise.errors import ConfigError
-from loadwise.systems.base import Metrics, Objective, System, get_objective, search_space
+from loadwise.systems.base import GroupRunner, Metrics, Objective, RunRecord, System, get_objective, search_space
 
-# built-in system name -> "module:factory"
+# built-in system name -> "module:factory"; "name:variant" passes the variant to the factory
 BUILTIN = {
     "submitqueue": "loadwise.systems.submitqueue:SubmitQueue",
     "synthetic": "loadwise.systems.synthetic:Synthetic",
+    "agentserve": "loadwise.systems.agentserve.system:AgentServe",
 }
+# built-in systems that come in variants, and the factory argument a variant sets
+VARIANTS = {"agentserve": "router"}
 
-__all__ = ["BUILTIN", "Metrics", "Objective", "System", "get_objective", "get_system", "search_space"]
+__all__ = [
+    "BUILTIN", "VARIANTS", "GroupRunner", "Metrics", "Objective", "RunRecord", "System",
+    "get_objective", "get_system", "search_space",
+]
 
 
 def get_system(name: str | System) -> System:
-    """A built-in system by name, or an external command system from a YAML/TOML spec file."""
+    """A built-in system by name (`agentserve:static-mix` picks a variant), or an external
+    command system from a YAML/TOML spec file."""
     if not isinstance(name, str):
         return name
-    if name in BUILTIN:
-        module, factory = BUILTIN[name].split(":")
-        return getattr(importlib.import_module(module), factory)()
+    base, _, variant = name.partition(":")
+    if base in BUILTIN:
+        module, factory = BUILTIN[base].split(":")
+        cls = getattr(importlib.import_module(module), factory)
+        if not variant:
+            return cls()
+        if base not in VARIANTS:
+            raise ConfigError("system", f"{base} has no variants; use {base!r}")
+        return cls(**{VARIANTS[base]: variant})
     path = Path(name)
     if path.suffix.lower() in {".yaml", ".yml", ".toml"}:
         from loadwise.systems.command import CommandSystem
 
         return CommandSystem.from_file(path)
     raise ConfigError(
-        "system", f"unknown system {name!r}; allowed: {', '.join(BUILTIN)}, or a command spec file (.yaml/.toml)"
+        "system", f"unknown system {name!r}; allowed: {', '.join(BUILTIN)} (agentserve:ROUTER for another "
+        "router), or a command spec file (.yaml/.toml)"
     )

@@ -65,6 +65,33 @@ class System(Protocol):
     ) -> Metrics: ...
 
 
+@dataclass
+class RunRecord:
+    """One run's metrics and, when asked for, what else it recorded (e.g. telemetry tables)."""
+
+    metrics: Metrics
+    artifacts: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class GroupRunner(Protocol):
+    """A system that runs several scenarios of one config faster together than one by one
+    (e.g. by batching their decisions), and can record more than metrics when asked.
+
+    `on_progress(done, total)`, when given, is called as the group advances (in units the
+    system chooses, e.g. workflows finished)."""
+
+    def run_group(
+        self,
+        config: Mapping[str, Any],
+        scenarios: Sequence[Mapping[str, Any]],
+        seeds: Sequence[int],
+        fidelity: float = 1.0,
+        record: bool = False,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> list[RunRecord]: ...
+
+
 def search_space(system: System) -> list[Param]:
     """The knobs a tuner explores by default: those with a `search` range."""
     return [p for p in system.knobs if p.search is not None]

@@ -38,7 +38,7 @@ from loadwise.files import write_json
 from loadwise.systems.agentserve import telemetry
 from loadwise.systems.agentserve.profiles import LEVEL_CENTER, Profiles, load_profiles, write_profiles
 from loadwise.systems.agentserve.routing import DECISION_ROLE_NAME, ROLES, STRATEGIES, SUBJECTS, TOPOLOGIES
-from loadwise.systems.agentserve.sweep import short_model_name
+from loadwise.systems.agentserve.routing import model_size
 from loadwise.systems.agentserve.workflows import COT, ROLE_AFFINITY, template
 
 MIN_ROWS = 30  # fewer usable rows than this: the parameter keeps its base value
@@ -59,7 +59,7 @@ class Calibration:
 def _model_index(names: pd.Series, prof: Profiles) -> np.ndarray:
     """Profile index of each telemetry model name (exact, or by size such as '3B'); -1 if none."""
     lookup: dict[str, int] = {}
-    shorts = [short_model_name(n) for n in prof.model_names]
+    shorts = [model_size(n) for n in prof.model_names]
     for raw in names.dropna().unique():
         text = str(raw)
         if text in prof.model_names:
@@ -69,7 +69,7 @@ def _model_index(names: pd.Series, prof: Profiles) -> np.ndarray:
         if tail in prof.model_names:
             lookup[text] = prof.model_names.index(tail)
             continue
-        s = short_model_name(tail)
+        s = model_size(tail)
         if shorts.count(s) == 1:
             lookup[text] = shorts.index(s)
     return names.map(lambda v: lookup.get(str(v), -1) if pd.notna(v) else -1).to_numpy(dtype=np.int64)
@@ -297,7 +297,7 @@ def _latency_by_load(steps: pd.DataFrame, model: np.ndarray, prof: Profiles) -> 
                 continue
             work = tokens[sel] + prof.prefill_cost[m] * prof.workflow.prompt_tokens
             pred = work * prof.tpot[m] * (1 + prof.tpot_growth[m] * np.log(running[sel] + 1))
-            rows.append({"model": short_model_name(name), "running": f"{lo}-{hi - 1}" if hi < 10**9 else f"{lo}+",
+            rows.append({"model": model_size(name), "running": f"{lo}-{hi - 1}" if hi < 10**9 else f"{lo}+",
                          "calls": int(sel.sum()), "observed_s": float(latency[sel].mean()),
                          "predicted_s_n_at_dispatch": float(pred.mean())})
     return pd.DataFrame(rows)
@@ -315,7 +315,7 @@ def _accuracy_table(steps: pd.DataFrame, model: np.ndarray, prof: Profiles) -> p
             if sel.sum() == 0:
                 continue
             z = prof.theta[m] * (1 + prof.gamma[j]) + prof.delta[j] - prof.kappa[j] * (level[sel] - LEVEL_CENTER)
-            rows.append({"model": short_model_name(name), "strategy": s, "calls": int(sel.sum()),
+            rows.append({"model": model_size(name), "strategy": s, "calls": int(sel.sum()),
                          "observed": float(steps["correct"].to_numpy()[sel].astype(float).mean()),
                          "predicted_lone_call": float(expit(z).mean())})
     return pd.DataFrame(rows)

@@ -2,7 +2,8 @@
 
 Each round, every unfinished simulation runs to its next pending decision(s); the
 driver gathers all pending plans into one PlanBatch and all pending role steps into
-one StepBatch (features computed with batched numpy), calls the router once for each,
+one StepBatch (server load and predictions computed with batched numpy), calls the
+router once for each,
 and hands the answers back. This is how sweeps meet their speed target and how an RL
 trainer collects experience: decisions carry (sim_index, workflow_id, step_index), and
 `pop_finished()` returns the workflows that completed since the last call, so every
@@ -17,39 +18,24 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
+from loadwise.systems.agentserve.predictor import Predictor
 from loadwise.systems.agentserve.profiles import LEVEL_CENTER, Profiles, load_profiles
 from loadwise.systems.agentserve.routing import (
-    BUDGET_SCALE,
-    LATENCY_RATIO_CAP,
-    LEVELS,
     MAX_AGENTS,
-    MAX_CALLS,
     N_ACTIONS,
     N_MODELS,
     N_STRATEGIES,
-    PLAN_OBS_DIM,
-    PLAN_OBS_LAYOUT,
-    QUEUE_CAP,
     ROLES,
-    STEP_OBS_DIM,
-    STEP_OBS_LAYOUT,
-    SUBJECTS,
     TOPOLOGIES,
     OracleView,
     Plan,
     PlanBatch,
     PlanOracleView,
     Router,
+    ServerLoad,
     StepBatch,
 )
 from loadwise.systems.agentserve.simulator import Cell, SimResult, Simulation
-
-_LOG_BUDGET = np.log1p(BUDGET_SCALE)
-_LOG_LATENCY = np.log1p(600.0)
-_EYE_SUBJECT = np.eye(len(SUBJECTS), dtype=np.float32)
-_EYE_LEVEL = np.eye(LEVELS, dtype=np.float32)
-_EYE_ROLE = np.eye(len(ROLES) + 1, dtype=np.float32)
-_EYE_TOPOLOGY = np.eye(len(TOPOLOGIES), dtype=np.float32)
 
 
 @dataclass
@@ -84,10 +70,8 @@ class Lockstep:
         self.sims = [Simulation(c, s, self.profiles, i) for i, (c, s) in enumerate(zip(cells, seed_list))]
         self.active = list(self.sims)
         p = self.profiles
-        self._theta_term = p.theta[:, None] * (1.0 + p.gamma[None, :]) + p.delta[None, :]  # (M, S)
-        self._cap = p.max_num_seqs.astype(float)
+        self.predictor = Predictor(p)
         self._mean_work = float(p.mean_tokens.mean()) + p.prefill_cost * p.workflow.prompt_tokens  # (M,)
-        self._tpot_full = p.tpot * (1.0 + p.tpot_growth * np.log(self._cap))
         self.rounds = 0
         self.decisions = 0
         self._plans: list = []   # (simulation, workflow) of the last next_plans()
@@ -178,36 +162,26 @@ class Lockstep:
 
     # plans
 
-    def _server_state(self, sims: Sequence[Simulation]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(running, waiting, recent latency, mean work in system) per simulation and server."""
+    def _server_state(self, sims: Sequence[Simulation]) -> tuple[ServerLoad, np.ndarray]:
+        """The servers' load per simulation (rows: sims), and the mean work in each server's system."""
         mean = self._mean_work.tolist()
-        rows = [[x for m, srv in enumerate(s.servers) for x in (srv.n, len(srv.waiting), srv.recent, srv.mean_work(mean[m]))]
+        rows = [[x for m, srv in enumerate(s.servers)
+                 for x in (srv.n, len(srv.waiting), srv.recent, srv.mean_work(mean[m]), srv.kv_use(s.now))]
                 for s in sims]
-        a = np.array(rows, dtype=float).reshape(len(sims), N_MODELS, 4)
-        return a[:, :, 0], a[:, :, 1], a[:, :, 2], a[:, :, 3]
+        a = np.array(rows, dtype=float).reshape(len(sims), N_MODELS, 5)
+        load = ServerLoad(running=a[:, :, 0].astype(np.int64), waiting=a[:, :, 1].astype(np.int64),
+                          kv_use=a[:, :, 4], recent_latency=a[:, :, 2], max_num_seqs=self.profiles.max_num_seqs)
+        return load, a[:, :, 3]
 
     def _plan_batch(self, plans: list, oracle: bool) -> PlanBatch:
         sims = [s for s, _ in plans]
-        running, waiting, recent, _ = self._server_state(sims)
+        servers, _ = self._server_state(sims)
         rate = np.array([s.arrivals_last_minute() for s in sims], dtype=float)
-        budget = np.array([wf.budget for _, wf in plans], dtype=float)
         level = np.array([wf.level for _, wf in plans], dtype=np.int64)
-        subject = np.array([wf.subject for _, wf in plans], dtype=np.int64)
-        wid = np.array([wf.wid for _, wf in plans], dtype=np.int64)
-        sim_index = np.array([s.sim_index for s in sims], dtype=np.int64)
-        u_plan = np.array([s.work.u_plan[wf.wid] for s, wf in plans])
-        obs = np.zeros((len(plans), PLAN_OBS_DIM), dtype=np.float32)
-        L = PLAN_OBS_LAYOUT
-        obs[:, L["subject"]] = _EYE_SUBJECT[subject]
-        obs[:, L["level"]] = _EYE_LEVEL[level - 1]
-        obs[:, L["budget"]] = np.stack([np.log1p(budget) / _LOG_BUDGET, np.minimum(budget, 60.0) / 60.0], 1)
-        obs[:, L["queue"]] = np.minimum((running + waiting) / self._cap, QUEUE_CAP) / QUEUE_CAP
-        obs[:, L["recent_latency"]] = np.log1p(recent) / _LOG_LATENCY
-        obs[:, L["arrival_rate"]] = (rate / 200.0)[:, None]
         view = None
         if oracle:
             wf_spec = self.profiles.workflow
-            base = (self._theta_term[None] - self.profiles.kappa[None, None, :]
+            base = (self.predictor.theta_term[None] - self.profiles.kappa[None, None, :]
                     * (level - LEVEL_CENTER)[:, None, None]).reshape(len(plans), -1).max(axis=1)
             view = PlanOracleView(
                 u_correct=np.stack([s.work.u_correct[wf.wid] for s, wf in plans]),
@@ -215,7 +189,14 @@ class Lockstep:
                 best_decision_logit=base,
                 peer_weight=wf_spec.peer_weight,
             )
-        return PlanBatch(obs, budget, level, subject, (running + waiting).astype(np.int64), u_plan, sim_index, wid, view)
+        return PlanBatch(
+            servers=servers, arrival_rate=rate,
+            budget=np.array([wf.budget for _, wf in plans], dtype=float), level=level,
+            subject=np.array([wf.subject for _, wf in plans], dtype=np.int64),
+            u_plan=np.array([s.work.u_plan[wf.wid] for s, wf in plans]),
+            sim_index=np.array([s.sim_index for s in sims], dtype=np.int64),
+            workflow_id=np.array([wf.wid for _, wf in plans], dtype=np.int64), oracle=view,
+        )
 
     def _apply_plans(self, plans: list, plan: Plan, name: str) -> None:
         n = len(plans)
@@ -238,7 +219,7 @@ class Lockstep:
         p = self.profiles
         # one server snapshot per simulation taking part in this round
         index_of = {id(s): i for i, s in enumerate(self.active)}
-        running_s, waiting_s, recent_s, work_s = self._server_state(self.active)
+        snapshot, work_s = self._server_state(self.active)
         rows = []
         for s, wf, ci in steps:
             prompt, seen, shift = s.step_inputs(wf, ci)
@@ -253,60 +234,33 @@ class Lockstep:
         a = np.array(rows, dtype=float)
         B = len(steps)
         si = a[:, 0].astype(np.int64)
-        running, waiting, recent, queued_work = running_s[si], waiting_s[si], recent_s[si], work_s[si]
-        remaining, budget = a[:, 1], a[:, 2]
-        role, level, subject, topology = (a[:, k].astype(np.int64) for k in (3, 4, 5, 6))
-        step_index, steps_left, depth_left = (a[:, k].astype(np.int64) for k in (7, 8, 9))
-        u_route, u_correct, z = a[:, 10], a[:, 11], a[:, 12]
+        servers = ServerLoad(running=snapshot.running[si], waiting=snapshot.waiting[si], kv_use=snapshot.kv_use[si],
+                             recent_latency=snapshot.recent_latency[si], max_num_seqs=snapshot.max_num_seqs)
+        level = a[:, 4].astype(np.int64)
+        u_correct, z = a[:, 11], a[:, 12]
         prompt, shift, bonus, lenfac = a[:, 13], a[:, 14], a[:, 15], a[:, 16]
-
-        logit = self._theta_term[None] - p.kappa[None, None, :] * (level - LEVEL_CENTER)[:, None, None] \
-            + bonus[:, None, None]                                             # (B, M, S)
-        success = expit(logit).reshape(B, N_ACTIONS)
-        n_next = np.minimum(running + 1.0, self._cap)
-        tpot_next = p.tpot * (1.0 + p.tpot_growth * np.log(n_next))          # (B, M)
-        full = running >= self._cap
-        # a full server frees a slot every mean-work x tpot(cap) / cap seconds
-        wait = np.where(full, (waiting + 1.0) * queued_work * self._tpot_full / self._cap, 0.0)
-        prefill = p.prefill_cost[None, :] * prompt[:, None]                    # (B, M)
-        exp_work = (p.mean_tokens[None, :] * lenfac[:, None])[:, None, :] + prefill[:, :, None]
-        predicted = (wait[:, :, None] + exp_work * tpot_next[:, :, None]).reshape(B, N_ACTIONS)
+        pred = self.predictor(servers.running, servers.waiting, work_s[si], prompt, lenfac, bonus, level)
         wf_spec = p.workflow
         tokens = np.clip(np.rint(np.exp(p.length_mu[None, :] + p.length_sigma[None, :] * z[:, None]) * lenfac[:, None]),
                          wf_spec.min_tokens, wf_spec.max_tokens)               # (B, S)
 
-        obs = np.zeros((B, STEP_OBS_DIM), dtype=np.float32)
-        L = STEP_OBS_LAYOUT
-        obs[:, L["subject"]] = _EYE_SUBJECT[subject]
-        obs[:, L["level"]] = _EYE_LEVEL[level - 1]
-        obs[:, L["role"]] = _EYE_ROLE[role]
-        obs[:, L["topology"]] = _EYE_TOPOLOGY[topology]
-        obs[:, L["progress"]] = np.stack([step_index / MAX_CALLS, steps_left / MAX_CALLS], 1)
-        obs[:, L["budget"]] = np.stack([np.clip(remaining / budget, -1.0, 1.0), np.log1p(budget) / _LOG_BUDGET], 1)
-        obs[:, L["running"]] = running / self._cap
-        obs[:, L["waiting"]] = np.minimum(waiting / self._cap, QUEUE_CAP) / QUEUE_CAP
-        obs[:, L["recent_latency"]] = np.log1p(recent) / _LOG_LATENCY
-        ratio = np.where(remaining[:, None] > 0, predicted / np.maximum(remaining, 1e-9)[:, None], LATENCY_RATIO_CAP)
-        obs[:, L["predicted_latency"]] = np.minimum(ratio, LATENCY_RATIO_CAP) / LATENCY_RATIO_CAP
-        obs[:, L["success_prob"]] = success
-
         view = None
         if oracle:
-            work = tokens[:, None, :] + prefill[:, :, None]                    # (B, M, S)
+            work = tokens[:, None, :] + pred.prefill[:, :, None]               # (B, M, S)
             view = OracleView(
-                correct=(u_correct[:, None] < expit(logit + shift[:, None, None]).reshape(B, N_ACTIONS)),
+                correct=(u_correct[:, None] < expit(pred.logit + shift[:, None, None]).reshape(B, N_ACTIONS)),
                 service=work.reshape(B, N_ACTIONS),
-                latency=(wait[:, :, None] + work * tpot_next[:, :, None]).reshape(B, N_ACTIONS),
+                latency=(pred.wait[:, :, None] + work * pred.tpot[:, :, None]).reshape(B, N_ACTIONS),
             )
         batch = StepBatch(
-            obs=obs, remaining_budget=remaining, budget=budget, predicted_latency=predicted, success_prob=success,
-            queue_depth=(running + waiting).astype(np.int64), running=running.astype(np.int64),
-            waiting=waiting.astype(np.int64), recent_latency=recent, role=role, level=level, subject=subject,
-            topology=topology, step_index=step_index, steps_left=steps_left, depth_left=depth_left,
-            u_route=u_route, sim_index=a[:, 17].astype(np.int64), workflow_id=a[:, 18].astype(np.int64),
-            oracle=view,
+            servers=servers, remaining_budget=a[:, 1], budget=a[:, 2], predicted_latency=pred.latency,
+            success_prob=pred.success, role=a[:, 3].astype(np.int64), level=level,
+            subject=a[:, 5].astype(np.int64), topology=a[:, 6].astype(np.int64),
+            step_index=a[:, 7].astype(np.int64), steps_left=a[:, 8].astype(np.int64),
+            depth_left=a[:, 9].astype(np.int64), u_route=a[:, 10], sim_index=a[:, 17].astype(np.int64),
+            workflow_id=a[:, 18].astype(np.int64), oracle=view,
         )
-        return batch, {"logit": logit, "shift": shift, "u": u_correct, "tokens": tokens, "prompt": prompt}
+        return batch, {"logit": pred.logit, "shift": shift, "u": u_correct, "tokens": tokens, "prompt": prompt}
 
     def _dispatch(self, steps: list, actions: np.ndarray, extra: dict) -> None:
         B = len(steps)

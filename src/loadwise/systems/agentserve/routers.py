@@ -99,13 +99,18 @@ class RandomRouter(_ReferencePlanner):
 
 
 class StaticMixRouter(_ReferencePlanner):
-    """The reference's static router: model by STATIC_MIX, strategy uniformly."""
+    """The reference's static router: model by a fixed mix (STATIC_MIX), strategy uniformly.
+
+    `temperature` reshapes the mix (weights ** (1 / temperature), renormalized): below 1
+    it concentrates on the most used models, above 1 it spreads the calls more evenly.
+    """
 
     name = "static-mix"
 
-    def __init__(self, mix: np.ndarray = STATIC_MIX) -> None:
-        self.cum = np.cumsum(mix) / np.sum(mix)
-        self.mix = np.asarray(mix) / np.sum(mix)
+    def __init__(self, mix: np.ndarray = STATIC_MIX, temperature: float = 1.0) -> None:
+        weights = np.asarray(mix, dtype=float) ** (1.0 / temperature)
+        self.cum = np.cumsum(weights) / np.sum(weights)
+        self.mix = weights / np.sum(weights)
 
     def route(self, batch: StepBatch) -> np.ndarray:
         u = batch.u_route
@@ -138,18 +143,23 @@ class QualityFirstRouter(_ReferencePlanner):
 class GreedyRouter:
     """Budget-aware heuristic: the most accurate pair whose predicted latency fits this step's share of the remaining budget.
 
-    The share is remaining budget / sequential stages left (this one included); when no
-    pair fits, the fastest pair. Plans with `budget_aware_plan`.
+    The share is remaining budget / sequential stages left (this one included), times
+    `headroom`: below 1 the router keeps a margin for queueing it cannot predict and
+    favours fast, lightly loaded pairs; above 1 it reaches for accurate pairs that may
+    not fit. When no pair fits, the fastest pair. Plans with `budget_aware_plan`.
     """
 
     name = "greedy"
     needs_oracle = False
 
+    def __init__(self, headroom: float = 1.0) -> None:
+        self.headroom = headroom
+
     def plan(self, batch: PlanBatch) -> Plan:
         return budget_aware_plan(batch)
 
     def route(self, batch: StepBatch) -> np.ndarray:
-        allowance = batch.remaining_budget / batch.depth_left
+        allowance = self.headroom * (batch.remaining_budget / batch.depth_left)
         fits = batch.predicted_latency <= allowance[:, None]
         best_fit = np.argmax(np.where(fits, batch.success_prob, -1.0), axis=1)
         fastest = np.argmin(batch.predicted_latency, axis=1)
@@ -207,7 +217,7 @@ def _model_index(text: str) -> int:
     matches = [i for i, name in enumerate(MODELS) if f"-{low}-" in f"-{name.lower()}-"]
     if len(matches) == 1:
         return matches[0]
-    raise ConfigError("--router", f"unknown model {text!r} in fixed:MODEL:STRATEGY; allowed: {', '.join(MODELS)} "
+    raise ConfigError("router", f"unknown model {text!r} in fixed:MODEL:STRATEGY; allowed: {', '.join(MODELS)} "
                       "(or a size such as 3B, 8B, 14B, 24B, 32B)")
 
 
@@ -226,9 +236,9 @@ def make_router(name: str):
     if name.startswith("fixed:"):
         parts = name.split(":")
         if len(parts) != 3:
-            raise ConfigError("--router", f"expected fixed:MODEL:STRATEGY, got {name!r}")
+            raise ConfigError("router", f"expected fixed:MODEL:STRATEGY, got {name!r}")
         strategy = parts[2].lower()
         if strategy not in STRATEGIES:
-            raise ConfigError("--router", f"unknown strategy {parts[2]!r}; allowed: {', '.join(STRATEGIES)}")
+            raise ConfigError("router", f"unknown strategy {parts[2]!r}; allowed: {', '.join(STRATEGIES)}")
         return FixedRouter(_model_index(parts[1]), STRATEGIES.index(strategy))
-    raise ConfigError("--router", f"unknown router {name!r}; allowed: {', '.join(ROUTER_NAMES)}")
+    raise ConfigError("router", f"unknown router {name!r}; allowed: {', '.join(ROUTER_NAMES)}")

@@ -9,9 +9,11 @@ decisions of many simulations into one batch):
 - `route(StepBatch) -> actions`, once per role step (the final decision step included):
   an action in [0, N_ACTIONS), action a <-> (model a // 3, strategy a % 3).
 
-Every batch carries `obs`, float32 features scaled to roughly [0, 1] with the layouts
-given by PLAN_OBS_LAYOUT and STEP_OBS_LAYOUT (name -> slice), plus the raw fields the
-features were built from, so heuristics need not decode `obs`.
+A batch holds the raw state of its decisions, as named arrays: the servers' load
+(`ServerLoad`), the item, the budget and, for role steps, what each (model, strategy)
+pair is predicted to cost and how likely it is to succeed (`predictor.py`). Nothing
+here is encoded for a network; a learned policy builds its inputs from these fields
+(`loadwise.rl.features`), so the same interface serves simulated and live servers.
 
 A router that sets `needs_oracle = True` (the clairvoyant) also gets `PlanBatch.oracle`
 and `StepBatch.oracle`: the common random numbers of each workflow and pending call.
@@ -67,9 +69,12 @@ LEVELS = 5
 MAX_AGENTS = 6
 MAX_CALLS = 2 * MAX_AGENTS + 1  # Debate/Reflection with 6 agents, plus the decision step
 
-BUDGET_SCALE = 1800.0  # the loosest tier of the reference grid; budgets are log-scaled by it
-LATENCY_RATIO_CAP = 4.0  # predicted latency / remaining budget is clipped here, then /cap
-QUEUE_CAP = 8.0  # running and waiting counts are divided by max_num_seqs and clipped here
+def model_size(name: str) -> str:
+    """A model's size label, e.g. 'Llama-3.2-3B-Instruct' -> '3B' (the name itself when none)."""
+    for part in name.replace("_", "-").split("-"):
+        if part[:-1].replace(".", "").isdigit() and part[-1:] in ("B", "b"):
+            return part.upper()
+    return name
 
 
 def action_of(model: int | np.ndarray, strategy: int | np.ndarray) -> int | np.ndarray:
@@ -82,38 +87,25 @@ def pair_of(action: int | np.ndarray) -> tuple[int | np.ndarray, int | np.ndarra
     return action // N_STRATEGIES, action % N_STRATEGIES
 
 
-def _layout(parts: list[tuple[str, int]]) -> tuple[dict[str, slice], int]:
-    layout, start = {}, 0
-    for name, width in parts:
-        layout[name] = slice(start, start + width)
-        start += width
-    return layout, start
+@dataclass
+class ServerLoad:
+    """The servers as a router sees them at each decision: one row per decision, one column per model.
 
+    This is all a router may know about load. The simulator fills it from its servers;
+    a gateway in front of real servers fills it from their metrics (running and waiting
+    requests, KV-cache use) and its own latency measurements.
+    """
 
-PLAN_OBS_LAYOUT, PLAN_OBS_DIM = _layout([
-    ("subject", len(SUBJECTS)),   # one-hot
-    ("level", LEVELS),            # one-hot, level 1..5
-    ("budget", 2),                # log1p(budget)/log1p(1800), min(budget, 60)/60
-    ("queue", N_MODELS),          # (running + waiting) / max_num_seqs per server, clipped at 8, /8
-    ("recent_latency", N_MODELS),  # log1p(recent per-call latency s) / log1p(600) per server
-    ("arrival_rate", 1),          # arrivals in the last 60 s / 200
-])
-"""PlanBatch.obs columns (name -> slice)."""
+    running: np.ndarray         # int (B, N_MODELS) requests in the server's batch
+    waiting: np.ndarray         # int (B, N_MODELS) requests queued for a batch slot
+    kv_use: np.ndarray          # float (B, N_MODELS) share of the KV cache in use, [0, 1]
+    recent_latency: np.ndarray  # float (B, N_MODELS) recent per-call latency, s
+    max_num_seqs: np.ndarray    # int (N_MODELS,) batch slots per server
 
-STEP_OBS_LAYOUT, STEP_OBS_DIM = _layout([
-    ("subject", len(SUBJECTS)),    # one-hot
-    ("level", LEVELS),             # one-hot
-    ("role", len(ROLES) + 1),      # one-hot; the last column is the final decision step
-    ("topology", len(TOPOLOGIES)),  # one-hot
-    ("progress", 2),               # step_index / MAX_CALLS, steps_left / MAX_CALLS (this one included)
-    ("budget", 2),                 # remaining / budget clipped to [-1, 1], log1p(budget)/log1p(1800)
-    ("running", N_MODELS),         # running / max_num_seqs per server
-    ("waiting", N_MODELS),         # waiting / max_num_seqs per server, clipped at 8, /8
-    ("recent_latency", N_MODELS),  # log1p(recent per-call latency s) / log1p(600)
-    ("predicted_latency", N_ACTIONS),  # predicted latency / remaining budget, clipped at 4, /4
-    ("success_prob", N_ACTIONS),   # expected success probability of the call per pair
-])
-"""StepBatch.obs columns (name -> slice); pair columns follow the action order."""
+    @property
+    def queue_depth(self) -> np.ndarray:
+        """Running + waiting per server (B, N_MODELS)."""
+        return self.running + self.waiting
 
 
 @dataclass
@@ -137,11 +129,11 @@ class PlanOracleView:
 class PlanBatch:
     """Workflows that just arrived and need a plan. All arrays have length B."""
 
-    obs: np.ndarray          # float32 (B, PLAN_OBS_DIM)
+    servers: ServerLoad      # load at arrival
+    arrival_rate: np.ndarray  # float (B,) workflows that arrived in the last 60 s (per minute)
     budget: np.ndarray       # float (B,) latency budget, s
     level: np.ndarray        # int (B,) 1..5
     subject: np.ndarray      # int (B,) index into SUBJECTS
-    queue_depth: np.ndarray  # int (B, N_MODELS) running + waiting per server at arrival
     u_plan: np.ndarray       # float (B,) a uniform for randomized planners (common random numbers)
     sim_index: np.ndarray    # int (B,) which simulation of the lockstep driver
     workflow_id: np.ndarray  # int (B,) unique within its simulation
@@ -149,6 +141,10 @@ class PlanBatch:
 
     def __len__(self) -> int:
         return len(self.budget)
+
+    @property
+    def queue_depth(self) -> np.ndarray:
+        return self.servers.queue_depth
 
 
 @dataclass
@@ -178,15 +174,11 @@ class OracleView:
 class StepBatch:
     """Role steps that are ready to dispatch and need a (model, strategy). Length B."""
 
-    obs: np.ndarray                # float32 (B, STEP_OBS_DIM)
+    servers: ServerLoad            # load now
     remaining_budget: np.ndarray   # float (B,) budget minus time elapsed in the workflow, s
     budget: np.ndarray             # float (B,)
     predicted_latency: np.ndarray  # float (B, N_ACTIONS) s, from the servers' current state
     success_prob: np.ndarray       # float (B, N_ACTIONS) chance the call alone is correct
-    queue_depth: np.ndarray        # int (B, N_MODELS) running + waiting per server
-    running: np.ndarray            # int (B, N_MODELS)
-    waiting: np.ndarray            # int (B, N_MODELS)
-    recent_latency: np.ndarray     # float (B, N_MODELS) recent per-call latency, s
     role: np.ndarray               # int (B,) index into ROLES; DECISION_ROLE for the decision step
     level: np.ndarray              # int (B,) 1..5
     subject: np.ndarray            # int (B,)
@@ -201,6 +193,10 @@ class StepBatch:
 
     def __len__(self) -> int:
         return len(self.budget)
+
+    @property
+    def queue_depth(self) -> np.ndarray:
+        return self.servers.queue_depth
 
 
 @runtime_checkable

@@ -67,11 +67,13 @@ class Server:
         self.sum_vstart += self.V
         self.sum_prompt += prompt
 
-    def kv_use(self) -> float:
-        """Share of the KV cache held by running requests (prompt + tokens produced so far)."""
+    def kv_use(self, t: float | None = None) -> float:
+        """Share of the KV cache held by running requests (their prompts plus the tokens
+        produced so far) at time t, default the server's clock; no event may lie between."""
         if not self.n:
             return 0.0
-        held = self.sum_prompt + self.n * self.V - self.sum_vstart
+        v = self.V if t is None else self.V + (t - self.t) / self.tpot[self.n]
+        held = self.sum_prompt + self.n * v - self.sum_vstart
         return min(1.0, max(0.0, held / self.kv_capacity))
 
     def submit(self, t: float, work: float, prompt: float, deadline: float, payload: Any) -> None:

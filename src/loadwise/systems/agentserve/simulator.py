@@ -205,7 +205,7 @@ class Simulation:
         server = self.servers[m]
         now = self.now
         server.advance(now)
-        kv = server.kv_use()
+        kv = server.kv_use(now)
         running, waiting = server.n, len(server.waiting)
         wf.correct[ci] = correct
         wf.tokens[ci] = tokens

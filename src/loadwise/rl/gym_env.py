@@ -6,11 +6,11 @@ step. Plans are made by a fixed planner (`planner`: "reference" — the referenc
 budget-blind plan; or "budget-aware" — the reference plan shrunk to fit the budget, as
 the greedy baseline plans), so the action space stays one discrete choice.
 
-- Observation: `Box(-1, 1, (STEP_OBS_DIM,), float32)`, the simulator's step features
-  (layout `routing.STEP_OBS_LAYOUT`: item subject and level, role, topology, progress,
-  remaining-budget fraction, each server's running/waiting/recent latency, predicted
-  latency over remaining budget and success probability of the 15 pairs), clipped to
-  the box.
+- Observation: `Box(-1, 1, (STEP_OBS_DIM,), float32)`, the executor's flat observation
+  (`features.step_observation`, layout `features.STEP_OBS_LAYOUT`: item subject and
+  level, role, topology, progress, remaining-budget fraction, each server's
+  running/waiting/recent latency, predicted latency over remaining budget and success
+  probability of the 15 pairs), clipped to the box.
 - Action: `Discrete(15)`; action a is (model a // 3, strategy a % 3), `routing.MODELS`
   and `routing.STRATEGIES`.
 - Reward: the number of workflows that finished since the previous decision solved
@@ -33,10 +33,11 @@ import numpy as np
 from gymnasium import spaces
 
 from loadwise.errors import ConfigError
+from loadwise.rl.features import STEP_OBS_DIM, step_observation
 from loadwise.systems.agentserve.lockstep import Lockstep
 from loadwise.systems.agentserve.profiles import Profiles, load_profiles
 from loadwise.systems.agentserve.routers import budget_aware_plan, reference_plan
-from loadwise.systems.agentserve.routing import N_ACTIONS, STEP_OBS_DIM
+from loadwise.systems.agentserve.routing import N_ACTIONS
 from loadwise.systems.agentserve.simulator import Cell
 
 PLANNERS = {"reference": reference_plan, "budget-aware": budget_aware_plan}
@@ -65,6 +66,7 @@ class AgentServeEnv(gym.Env):
         sim_seed = int(self.np_random.integers(0, 2**31 - 1))
         self._driver = Lockstep([self.cell], sim_seed, self.profiles)
         self._batch = None  # the round of role steps being decided, one action per step()
+        self._obs = None  # its observations
         self._actions: list[int] = []
         obs, _, _ = self._next_decision()
         return obs, {"sim_time": self._now()}
@@ -101,8 +103,8 @@ class AgentServeEnv(gym.Env):
                 driver.apply_plans(self.plan_fn(plans), "gym-planner")
             batch = driver.next_steps()
             if len(batch):
-                self._batch = batch
+                self._batch, self._obs = batch, step_observation(batch)
             else:
                 driver.apply_actions(np.zeros(0, dtype=np.int64), "gym-agent")
-        obs = np.clip(self._batch.obs[len(self._actions)], -1.0, 1.0).astype(np.float32)
+        obs = np.clip(self._obs[len(self._actions)], -1.0, 1.0).astype(np.float32)
         return obs, False, driver.pop_finished()

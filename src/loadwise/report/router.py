@@ -1,7 +1,7 @@
-"""The evaluation report: the seed's tables for the trained router, side by side with the rest.
+"""The report of `loadwise router eval`: the trained router beside every baseline and the oracle.
 
-Tables follow seed `000_…txt`: mean workflow latency and violation rate by rate × budget,
-model and strategy mix by rate; then goodput and violation of every router per cell,
+Tables follow the InfraMind training-run analysis: mean workflow latency and violation
+rate by rate × budget, model and strategy mix by rate; then goodput and violation of every router per cell,
 the per-cell target checks, and one figure of accuracy against violation per cell (the
 Pareto view: up and to the left is better).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from loadwise.report import Report
+from loadwise.report.document import Report
 from loadwise.rl.evaluate import FIXED, ORACLE, Evaluation
 from loadwise.systems.agentserve.routing import MODELS, STRATEGIES
 
@@ -60,7 +60,7 @@ def build_report(ev: Evaluation, title: str = "Trained router vs baselines and t
     rep.heading("Over the grid")
     rep.table(summary, caption="Mean over cells (each cell weighs the same)", floatfmt="{:.3f}")
 
-    rep.heading(f"Seed tables for `{ev.trained}`")
+    rep.heading(f"The InfraMind analysis' tables for `{ev.trained}`")
     rep.table(_matrix(trained, "mean_latency"), caption="Table 1: mean workflow latency (s) by rate and budget",
               index=True, floatfmt="{:.2f}")
     viol = _matrix(trained, "violation_rate") * 100

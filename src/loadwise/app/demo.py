@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from loadwise.report import Report
 from loadwise.app.rundir import new_run_dir, write_run_info
+from loadwise.report.document import Report
+from loadwise.report.router import build_report as build_router_report
+from loadwise.rl.evaluate import HEURISTICS
 
 SECTION_FILE = "section.pickle"
 
@@ -97,15 +99,15 @@ DEMO_BASELINES = ("static-mix", "greedy")
 
 def serving_sweep_step(folder: Path, seed: int) -> Report:
     """Two baseline routers on a small rate x budget grid of the serving simulator."""
-    from loadwise.systems.agentserve import sweep
+    from loadwise.app.sweep import sweep
 
     columns = ["rate", "budget", "mean_latency", "p95_latency", "violation_rate", "accuracy", "goodput",
                "mean_queue", "idle_share"]
     tables = []
     for router in DEMO_BASELINES:
-        table, _ = sweep(DEMO_RATES, DEMO_BUDGETS, router, workflows=300, seed=seed,
-                         out=folder / router, progress=False)
-        tables.append(table[columns].assign(router=router))
+        result = sweep(DEMO_RATES, DEMO_BUDGETS, router, workflows=300, seed=seed, out=folder / router,
+                       progress=False)
+        tables.append(result.table[columns].assign(router=router))
     both = pd.concat(tables, ignore_index=True)
     section = Report("Serving simulator: two baseline routers across load and budget")
     section.paragraph(
@@ -121,12 +123,28 @@ def serving_sweep_step(folder: Path, seed: int) -> Report:
     return section
 
 
-def router_step(folder: Path, seed: int) -> Report:
-    """Train the PPO-Lagrangian router for a few epochs and evaluate it against the baselines."""
-    from loadwise.rl.demo import demo_router
+ROUTER_RATES = (20.0, 100.0, 200.0)
+ROUTER_BUDGETS = (10.0, 50.0, 600.0)
+ROUTER_BASELINES = (*HEURISTICS, "fixed:3B:flash", "fixed:32B:deepthink")
 
-    result = demo_router(folder, seed=seed, show_progress=False)
-    return result["report"]
+
+def router_step(folder: Path, seed: int) -> Report:
+    """Train the PPO-Lagrangian router for a few epochs on a 3 × 3 grid and evaluate it.
+
+    `folder/train` is a `router train` run folder (checkpoints, history, role-step
+    telemetry the audit reads); `folder/eval` holds the evaluation's report and JSON.
+    """
+    from loadwise.app.evaluate_router import evaluate_router
+    from loadwise.app.train_router import train_router
+    from loadwise.rl.config import TrainConfig
+
+    workflows = 120
+    config = TrainConfig(rates=ROUTER_RATES, budgets=ROUTER_BUDGETS, workflows=workflows, epochs=15,
+                         minibatch_size=512, seed=seed)
+    run = train_router(config, folder / "train", progress=False)
+    evaluation = evaluate_router(run.run_dir, workflows=2 * workflows, seed=seed + 12345,
+                                 baselines=ROUTER_BASELINES, out=folder / "eval")
+    return build_router_report(evaluation.evaluation, title="Router: PPO-Lagrangian vs baselines (demo grid)")
 
 
 def audit_step(folder: Path, seed: int) -> Report:
@@ -146,7 +164,7 @@ STEPS: list[DemoStep] = [
 ]
 
 
-def run_demo(out: str | Path | None = None, seed: int = 0, log: Callable[[str], None] = print) -> Path:
+def demo(out: str | Path | None = None, seed: int = 0, log: Callable[[str], None] = print) -> Path:
     """Run every demo step not finished yet in `out`; return the combined HTML report's path."""
     run_dir = new_run_dir("demo", out)
     write_run_info(run_dir, "demo", {"seed": seed, "steps": [s.name for s in STEPS]})

@@ -1,0 +1,40 @@
+"""Flag values the command line reads as text: comma-separated lists of numbers.
+
+Library verbs take numbers; these parsers turn a flag's text into them, with one error
+naming the field and the offending part.
+"""
+
+from __future__ import annotations
+
+import math
+
+from loadwise.errors import ConfigError
+
+
+def number_list(text: str | None, field: str) -> tuple[float, ...] | None:
+    """'20,30,50' -> (20.0, 30.0, 50.0): positive, finite and distinct, in the order given; None when empty."""
+    if text is None or not str(text).strip():
+        return None
+    values = []
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            value = float(part)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(field, f"expected comma-separated positive numbers, got {part!r}")
+        values.append(value)
+    if len(set(values)) != len(values):
+        raise ConfigError(field, "values must be distinct")
+    return tuple(values)
+
+
+def weight_list(text: str | None, field: str) -> tuple[float, ...] | None:
+    """'2,0,1,1' -> (2.0, 0.0, 1.0, 1.0): numbers in the order given (they may repeat); None when empty."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        return tuple(float(part) for part in str(text).split(","))
+    except ValueError:
+        raise ConfigError(field, f"{text!r} is not a comma-separated list of numbers (one weight per cell)") from None
