@@ -45,7 +45,7 @@ def test_audit_errors_name_the_problem(tiered_folder, tmp_path):
     (tmp_path / "wf.csv").write_text("record_type,arrival_rate,budget_total,workflow_latency_seconds\nepisode,50,10,3\n")
     with pytest.raises(ConfigError, match="^telemetry: no role-step rows"):
         loadwise.audit(tmp_path / "wf.csv")
-    with pytest.raises(ConfigError, match="^--map: a column mapping applies to CSV files only"):
+    with pytest.raises(ConfigError, match="^mapping: a column mapping applies to CSV files only"):
         loadwise.audit(tiered_folder, mapping={"a": "rate"})
 
 
@@ -57,6 +57,8 @@ def test_cli_prints_one_line_and_exits_2(tiered_folder, tmp_path, capsys):
         (["audit", str(tiered_folder), "--rates-target", "50,x"], "error: --rates-target: expected comma-separated numbers, got '50,x'"),
         (["audit", str(tiered_folder), "--map", "nonsense"], "error: --map: expected COLUMN=FIELD, got 'nonsense'"),
         (["audit", str(tiered_folder), "--regimes", "idle=3,light=1"], "error: --regimes: bounds must be positive and increasing"),
+        (["audit", str(tiered_folder), "--map", "a=rate"], "error: --map: a column mapping applies to CSV files only"),
+        (["audit", str(tmp_path / "bad.csv"), "--map", "a=speed"], "error: --map: a=speed: 'speed' is not a telemetry field"),
     ):
         with pytest.raises(SystemExit) as exc:
             main(argv)

@@ -1,7 +1,7 @@
 """Scenario audit: does a rate × budget grid cover the load regimes that matter?
 
 `audit(telemetry, out)` loads role-step telemetry (see
-`loadwise.systems.agentserve.telemetry.load`), computes the tables, regimes, tier and
+`loadwise.auditing.inputs.load_telemetry`), computes the tables, regimes, tier and
 policy tests, recommendations and the cost of the recommended grid, optionally checks
 the recommended rates by simulation, and writes `report.md`, `report.html` (figures
 embedded), the figures as PNG and `audit.json` (every number) into `out`.
@@ -48,9 +48,9 @@ def audit(
     model-profile file; the shipped one by default), `verify_workflows` workflows per
     (rate, budget) cell, seeded by `seed`, with a progress bar when `show_progress`.
     """
-    from loadwise.systems.agentserve import telemetry as tel
+    from loadwise.auditing.inputs import load_telemetry
 
-    data = telemetry if isinstance(telemetry, Telemetry) else tel.load(telemetry, mapping)
+    data = telemetry if isinstance(telemetry, Telemetry) else load_telemetry(telemetry, mapping)
     options = AuditOptions(rates_target=rates_target, budgets_target=budgets_target, regimes=regimes, alpha=alpha,
                            violation_limit=violation_limit, epoch_seconds=epoch_seconds)
     result = run_audit(data, options)

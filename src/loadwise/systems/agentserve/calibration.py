@@ -325,7 +325,9 @@ def calibrate(path: str | Path, out: str | Path | None = None,
               base: str | Path | Profiles | None = None) -> tuple[Calibration, Path]:
     """`loadwise serve calibrate`: fit, then write profiles.yaml, fit.json and the report to a run folder."""
     base_prof = base if isinstance(base, Profiles) else load_profiles(base)
-    tel = telemetry.load(path)
+    from loadwise.auditing.inputs import load_telemetry
+
+    tel = load_telemetry(path)
     fit = fit_profiles(tel, base_prof, str(path))
     run_dir = new_run_dir("serve-calibrate", out)
     write_run_info(run_dir, "serve-calibrate", {"telemetry": str(path), "base": base_prof.path})
