@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 _API = {
     "tune": "loadwise.tuning",
     "validate": "loadwise.tuning",
-    "audit": "loadwise.auditing",
+    "audit": "loadwise.app.audit",
     "Scenario": "loadwise.scenarios",
     "ScenarioSet": "loadwise.scenarios",
     "get_system": "loadwise.systems",

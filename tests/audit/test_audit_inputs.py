@@ -79,7 +79,7 @@ def test_cli_writes_the_report(tiered_folder, tmp_path, capsys):
 
 
 def test_audit_run_writes_a_run_folders_report_where_asked(tiered_folder, tmp_path):
-    from loadwise.auditing import audit_run
+    from loadwise.app.audit import audit_run
 
     result = audit_run(tiered_folder, tmp_path / "demo" / "audit")
     assert result.paths["html"] == tmp_path / "demo" / "audit" / "report.html" and result.paths["html"].exists()

@@ -29,8 +29,8 @@ def audit(
     out: Path = typer.Option(None, "--out", help="Report folder (default: runs/audit-<time>)."),
 ) -> None:
     """Audit a rate × budget grid from telemetry: regimes, tiers, policy, what to add and what it costs."""
-    from loadwise.auditing import audit as run
-    from loadwise.auditing import write
+    from loadwise.app.audit import audit as run
+    from loadwise.app.audit import write
     from loadwise.app.progress import console
 
     result = run(telemetry, None, rates_target=_numbers(rates_target, "--rates-target"),
