@@ -38,11 +38,11 @@ class AuditOptions:
 
     def check(self) -> None:
         if not 0 < self.alpha < 1:
-            raise ConfigError("--alpha", "must be between 0 and 1")
+            raise ConfigError("alpha", "must be between 0 and 1")
         if not 0 < self.violation_limit < 1:
-            raise ConfigError("--violation-limit", "must be between 0 and 1")
+            raise ConfigError("violation_limit", "must be between 0 and 1")
         if self.epoch_seconds is not None and not self.epoch_seconds > 0:
-            raise ConfigError("--epoch-seconds", "must be a positive number of seconds")
+            raise ConfigError("epoch_seconds", "must be a positive number of seconds")
 
 
 @dataclass
