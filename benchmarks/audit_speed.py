@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from loadwise.auditing import write
-from loadwise.auditing.pipeline import AuditOptions, run_audit
+from loadwise.app.audit import audit, write
+from loadwise.auditing.inputs import load_telemetry
 from loadwise.auditing.synthetic import synthetic_telemetry, write_reference_csv
 from loadwise.systems.agentserve import telemetry
 
@@ -46,10 +46,10 @@ def main() -> None:
     print(f"{'input':<10} {'phase':<10} {'wall s':>8} {'cpu s':>8}")
     for name, source in (("parquet", args.dir / "parquet"), ("csv", csv_path)):
         total_w = total_c = 0.0
-        data, w, c = timed(lambda: telemetry.load(source))
+        data, w, c = timed(lambda: load_telemetry(source))
         print(f"{name:<10} {'load':<10} {w:8.2f} {c:8.2f}")
         total_w, total_c = total_w + w, total_c + c
-        result, w, c = timed(lambda: run_audit(data, AuditOptions()))
+        result, w, c = timed(lambda: audit(data))
         print(f"{name:<10} {'analysis':<10} {w:8.2f} {c:8.2f}")
         total_w, total_c = total_w + w, total_c + c
         _, w, c = timed(lambda: write(result, args.dir / f"report-{name}"))

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from loadwise.app.calibrate import calibrate
 from loadwise.errors import ConfigError
 from loadwise.systems.agentserve import Cell, Lockstep, load_profiles, make_router, run_cells, telemetry
-from loadwise.systems.agentserve.calibration import calibrate, fit_profiles
+from loadwise.systems.agentserve.calibration import fit_profiles
 from loadwise.systems.agentserve.profiles import profiles_from_dict
 
 # spec 04: static router (~78 % of calls to 3B + 8B), 1000 MATH items, Poisson arrivals
@@ -113,3 +114,4 @@ def test_calibrate_rejects_missing_and_empty_input(tmp_path):
                     pd.DataFrame(columns=list(telemetry.WORKFLOW_COLUMNS)))
     with pytest.raises(ConfigError, match="no role-step rows to calibrate from"):
         calibrate(empty, out=tmp_path / "o2")
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o2").exists()  # checked before any folder exists

@@ -119,12 +119,10 @@ def test_out_of_grid_rows_are_counted_not_dropped_silently(known):
     oog = r.findings["grid"]["out_of_grid"]
     assert r.grid.rates == [50, 100, 150, 200]  # 16 of 8,016 steps: below the 1 % grid share
     assert (oog["steps"], oog["workflows"], oog["off_grid_rates"]) == (16, 4, {"75": 16})
-    from loadwise.auditing.pipeline import AuditOptions
-
-    r = run_audit(_tel(steps, workflows), AuditOptions(rates_target=[50, 100]))
+    r = loadwise.audit(_tel(steps, workflows), rates_target=[50, 100])
     assert r.findings["grid"]["out_of_grid"]["steps"] == len(steps) - int(steps["rate"].isin([50, 100]).sum())
     assert r.grid.rates_from == "target"
-    r = run_audit(_tel(steps, workflows), AuditOptions(rates_target=[50, 100, 300]))
+    r = loadwise.audit(_tel(steps, workflows), rates_target=[50, 100, 300])
     assert r.findings["grid"]["out_of_grid"]["target_rates_without_data"] == [300]
     assert [x["rate"] for x in r.findings["regimes"]["by_rate"]] == [50, 100]
     assert r.findings["summary"]["q1_rates"].endswith("Target rate [300] has no telemetry.")
@@ -150,7 +148,7 @@ def test_reference_csv_gives_the_same_tables_as_parquet(tmp_path, tiered_result,
 def test_full_grid_needs_no_new_rates(known):
     steps, workflows = synthetic_telemetry(rates=(5, 20, 50, 100, 175), queue=lambda r: r / 5.0, workflows_per_cell=60,
                                            model_mix=lambda r, b: known.MIX[b], seed=3)
-    f = run_audit(_tel(steps, workflows)).findings
+    f = loadwise.audit(_tel(steps, workflows)).findings
     assert [x["regime"] for x in f["regimes"]["by_rate"]] == ["idle", "light", "moderate", "heavy", "saturated"]
     assert f["regimes"]["missing"] == [] and f["recommendations"]["rates"] == []
     assert f["summary"]["q1_rates"].startswith("Yes")
@@ -178,7 +176,7 @@ def test_a_flat_queue_curve_gives_a_probe_rate_not_a_wild_extrapolation():
     audit proposes a rate to measure first instead of a grid change."""
     flat = {50: 90.0, 100: 105.0, 150: 115.0, 200: 120.0}
     steps, workflows = synthetic_telemetry(queue=lambda r: flat[r], workflows_per_cell=100, seed=2)
-    f = run_audit(_tel(steps, workflows)).findings
+    f = loadwise.audit(_tel(steps, workflows)).findings
     assert f["recommendations"]["rates"] == []
     (probe,) = f["recommendations"]["probes"]
     assert probe["rate"] == 5.0 and probe["regimes"] == ["idle", "light", "moderate", "heavy"]

@@ -18,11 +18,11 @@ from loadwise.errors import ConfigError
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("idle=3,light=2", "^--regimes: bounds must be positive and increasing; light=2 is not above 3$"),
-    ("idle=x", "^--regimes: 'idle=x': 'x' is not a number$"),
-    ("idle,light=6", "^--regimes: 'idle' needs an upper bound"),
-    ("idle=3,idle=6", "^--regimes: regime 'idle' is named twice$"),
-    ("saturated", "^--regimes: give at least one bound"),
+    ("idle=3,light=2", "^regimes: bounds must be positive and increasing; light=2 is not above 3$"),
+    ("idle=x", "^regimes: 'idle=x': 'x' is not a number$"),
+    ("idle,light=6", "^regimes: 'idle' needs an upper bound"),
+    ("idle=3,idle=6", "^regimes: regime 'idle' is named twice$"),
+    ("saturated", "^regimes: give at least one bound"),
 ])
 def test_bad_regimes(text, message):
     with pytest.raises(ConfigError, match=message):
@@ -38,14 +38,14 @@ def test_regimes_default_and_custom():
 
 
 def test_audit_errors_name_the_problem(tiered_folder, tmp_path):
-    with pytest.raises(ConfigError, match=r"^--rates-target: no role steps at these grid points \(rates in the data: 50, 100, 150, 200"):
+    with pytest.raises(ConfigError, match=r"^rates_target: no role steps at these grid points \(rates in the data: 50, 100, 150, 200"):
         loadwise.audit(tiered_folder, rates_target=[20, 30])
-    with pytest.raises(ConfigError, match="^--alpha: must be between 0 and 1$"):
+    with pytest.raises(ConfigError, match="^alpha: must be between 0 and 1$"):
         loadwise.audit(tiered_folder, alpha=2)
     (tmp_path / "wf.csv").write_text("record_type,arrival_rate,budget_total,workflow_latency_seconds\nepisode,50,10,3\n")
     with pytest.raises(ConfigError, match="^telemetry: no role-step rows"):
         loadwise.audit(tmp_path / "wf.csv")
-    with pytest.raises(ConfigError, match="^--map: a column mapping applies to CSV files only"):
+    with pytest.raises(ConfigError, match="^mapping: a column mapping applies to CSV files only"):
         loadwise.audit(tiered_folder, mapping={"a": "rate"})
 
 
@@ -57,6 +57,12 @@ def test_cli_prints_one_line_and_exits_2(tiered_folder, tmp_path, capsys):
         (["audit", str(tiered_folder), "--rates-target", "50,x"], "error: --rates-target: expected comma-separated numbers, got '50,x'"),
         (["audit", str(tiered_folder), "--map", "nonsense"], "error: --map: expected COLUMN=FIELD, got 'nonsense'"),
         (["audit", str(tiered_folder), "--regimes", "idle=3,light=1"], "error: --regimes: bounds must be positive and increasing"),
+        (["audit", str(tiered_folder), "--map", "a=rate"], "error: --map: a column mapping applies to CSV files only"),
+        (["audit", str(tiered_folder), "--rates-target", "20,30"], "error: --rates-target: no role steps at these grid points"),
+        (["audit", str(tiered_folder), "--alpha", "2"], "error: --alpha: must be between 0 and 1"),
+        (["audit", str(tiered_folder), "--violation-limit", "0"], "error: --violation-limit: must be between 0 and 1"),
+        (["audit", str(tiered_folder), "--epoch-seconds", "-1"], "error: --epoch-seconds: must be a positive number of seconds"),
+        (["audit", str(tmp_path / "bad.csv"), "--map", "a=speed"], "error: --map: a=speed: 'speed' is not a telemetry field"),
     ):
         with pytest.raises(SystemExit) as exc:
             main(argv)
@@ -77,7 +83,7 @@ def test_cli_writes_the_report(tiered_folder, tmp_path, capsys):
 
 
 def test_audit_run_writes_a_run_folders_report_where_asked(tiered_folder, tmp_path):
-    from loadwise.auditing import audit_run
+    from loadwise.app.audit import audit_run
 
     result = audit_run(tiered_folder, tmp_path / "demo" / "audit")
     assert result.paths["html"] == tmp_path / "demo" / "audit" / "report.html" and result.paths["html"].exists()
@@ -138,5 +144,5 @@ def test_data_without_a_grid_asks_for_one():
     steps = pd.DataFrame({"rate": np.arange(n, dtype=float) + 1, "budget": 10.0, "model": "m", "strategy": "flash",
                           "queue_depth": 1})
     empty = pd.DataFrame({"rate": [], "budget": [], "workflow_latency": [], "violated": [], "cost_ratio": []})
-    with pytest.raises(ConfigError, match=r"^--rates-target: no value carries 1 % of the role steps \(400 distinct values\)"):
+    with pytest.raises(ConfigError, match=r"^rates_target: no value carries 1 % of the role steps \(400 distinct values\)"):
         run_audit(Telemetry(steps, empty))

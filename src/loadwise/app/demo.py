@@ -149,7 +149,7 @@ def router_step(folder: Path, seed: int) -> Report:
 
 def audit_step(folder: Path, seed: int) -> Report:
     """Audit the telemetry of the router's training run, as seed 000's report did by hand."""
-    from loadwise.auditing import audit_run
+    from loadwise.app.audit import audit_run
 
     telemetry = folder.parent / "router" / "train"
     return audit_run(telemetry, folder / "report", seed=seed).report

@@ -1,6 +1,6 @@
 """Which (rate, budget) grid the audit covers, and the rows that fall outside it.
 
-The grid is the one the user names (--rates-target / --budgets-target) or, by default,
+The grid is the one the user names (`rates_target` / `budgets_target`) or, by default,
 the one the data shows: every rate and budget that carries at least `min_share` of the
 role steps (stray values from a debugging run would otherwise become grid points). Rows
 outside the grid are left out of the tables and counted in the report, never dropped
@@ -38,13 +38,13 @@ def select_grid(telemetry: Telemetry, rates_target: list[float] | None = None,
     steps, workflows = telemetry.steps, telemetry.workflows
     if steps.empty:
         raise ConfigError("telemetry", "no role-step rows: the audit needs the queue depth at each dispatch")
-    rates = _grid_values(steps["rate"], rates_target, min_share, "--rates-target")
-    budgets = _grid_values(steps["budget"], budgets_target, min_share, "--budgets-target")
+    rates = _grid_values(steps["rate"], rates_target, min_share, "rates_target")
+    budgets = _grid_values(steps["budget"], budgets_target, min_share, "budgets_target")
 
     step_in = steps["rate"].isin(rates).to_numpy() & steps["budget"].isin(budgets).to_numpy()
     wf_in = workflows["rate"].isin(rates).to_numpy() & workflows["budget"].isin(budgets).to_numpy()
     if not step_in.any():
-        raise ConfigError("--rates-target" if rates_target else "--budgets-target",
+        raise ConfigError("rates_target" if rates_target else "budgets_target",
                           f"no role steps at these grid points (rates in the data: {_values(steps['rate'])}; "
                           f"budgets: {_values(steps['budget'])})")
     out = {
@@ -59,16 +59,16 @@ def select_grid(telemetry: Telemetry, rates_target: list[float] | None = None,
     return grid, steps[step_in].reset_index(drop=True), workflows[wf_in].reset_index(drop=True)
 
 
-def _grid_values(column: pd.Series, target: list[float] | None, min_share: float, flag: str) -> list[float]:
+def _grid_values(column: pd.Series, target: list[float] | None, min_share: float, name: str) -> list[float]:
     if target:
         values = sorted({float(v) for v in target})
         if any(not np.isfinite(v) or v <= 0 for v in values):
-            raise ConfigError(flag, "values must be positive numbers")
+            raise ConfigError(name, "values must be positive numbers")
         return values
     shares = column.value_counts(normalize=True)
     values = sorted(float(v) for v, s in shares.items() if s >= min_share)
     if not values:
-        raise ConfigError(flag, f"no value carries {100 * min_share:g} % of the role steps ({column.nunique()} distinct "
+        raise ConfigError(name, f"no value carries {100 * min_share:g} % of the role steps ({column.nunique()} distinct "
                           "values), so the data show no grid; name it with this option")
     return values
 

@@ -42,21 +42,21 @@ def parse_regimes(text: str | dict[str, float] | None = None) -> list[Regime]:
     else:
         last_name = "saturated"
     if not items:
-        raise ConfigError("--regimes", "give at least one bound, e.g. idle=3,light=6,moderate=15,heavy=30")
+        raise ConfigError("regimes", "give at least one bound, e.g. idle=3,light=6,moderate=15,heavy=30")
     regimes, lower = [], 0.0
     names = set()
     for name, upper in items:
         if upper is None:
-            raise ConfigError("--regimes", f"{name!r} needs an upper bound (NAME=QUEUE_DEPTH); only the last regime may be bare")
+            raise ConfigError("regimes", f"{name!r} needs an upper bound (NAME=QUEUE_DEPTH); only the last regime may be bare")
         if upper <= lower:
-            raise ConfigError("--regimes", f"bounds must be positive and increasing; {name}={upper:g} is not above {lower:g}")
+            raise ConfigError("regimes", f"bounds must be positive and increasing; {name}={upper:g} is not above {lower:g}")
         if name in names:
-            raise ConfigError("--regimes", f"regime {name!r} is named twice")
+            raise ConfigError("regimes", f"regime {name!r} is named twice")
         names.add(name)
         regimes.append(Regime(name, lower, float(upper)))
         lower = float(upper)
     if last_name in names:
-        raise ConfigError("--regimes", f"regime {last_name!r} is named twice")
+        raise ConfigError("regimes", f"regime {last_name!r} is named twice")
     regimes.append(Regime(last_name, lower, math.inf))
     return regimes
 
@@ -65,13 +65,13 @@ def _split(part: str) -> tuple[str, float | None]:
     name, sep, value = part.strip().partition("=")
     name = name.strip()
     if not name:
-        raise ConfigError("--regimes", f"{part.strip()!r}: expected NAME=QUEUE_DEPTH")
+        raise ConfigError("regimes", f"{part.strip()!r}: expected NAME=QUEUE_DEPTH")
     if not sep:
         return name, None
     try:
         return name, float(value)
     except ValueError:
-        raise ConfigError("--regimes", f"{part.strip()!r}: {value.strip()!r} is not a number") from None
+        raise ConfigError("regimes", f"{part.strip()!r}: {value.strip()!r} is not a number") from None
 
 
 def label(queue_depth: float, regimes: list[Regime]) -> str:

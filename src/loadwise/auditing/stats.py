@@ -1,4 +1,4 @@
-"""The statistical tests the audit uses, each small enough to check by hand.
+"""The statistical tests the audit uses, from statsmodels and scipy.
 
 - Wilson score interval for a proportion (better coverage than the normal interval
   near 0 and 1, where violation rates live). Wilson, JASA 22 (1927).
@@ -11,6 +11,9 @@
 - Cramér's V as the effect size of a contingency table.
 - Holm's step-down adjustment for a family of p-values (controls the family-wise error
   rate without assuming independence). Holm, Scand. J. Statist. 6 (1979).
+
+The wrappers only add what the audit's tables need around the library calls: empty
+cells and strata give NaN instead of an error, so a grid with holes still gets a report.
 """
 
 from __future__ import annotations
@@ -19,21 +22,25 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as _st
+from scipy.stats.contingency import association
+from statsmodels.stats.contingency_tables import StratifiedTable
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint
 
 Z95 = float(_st.norm.ppf(0.975))
 
 
-def wilson(successes: np.ndarray | int, n: np.ndarray | int, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bounds of the Wilson score interval (NaN where n == 0)."""
+def wilson(successes: np.ndarray | int, n: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds of the 95 % Wilson score interval (NaN where n == 0)."""
     k = np.asarray(successes, dtype=float)
     n = np.asarray(n, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        denom = 1 + z * z / n
-        centre = (p + z * z / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    # exact ends where the formula meets them analytically (k = 0 or k = n), free of rounding
-    return np.where(k == 0, 0.0, centre - half), np.where(k == n, 1.0, centre + half)
+        low, high = proportion_confint(k, n, alpha=0.05, method="wilson")
+    # exact ends where the formula meets them analytically (k = 0 or k = n), free of
+    # rounding; an empty cell has no interval at all
+    low = np.where(n == 0, np.nan, np.where(k == 0, 0.0, low))
+    high = np.where(n == 0, np.nan, np.where(k == n, 1.0, high))
+    return low, high
 
 
 @dataclass(frozen=True)
@@ -50,59 +57,55 @@ class TestResult:
 
 
 def cmh_2x2(tables: np.ndarray) -> TestResult:
-    """CMH test on K stacked 2×2 tables [[a, b], [c, d]] (rows: group, cols: yes/no)."""
+    """CMH test on K stacked 2×2 tables [[a, b], [c, d]] (rows: group, cols: yes/no).
+
+    A stratum with an empty row or column adds nothing to the statistic or its variance,
+    so it is left out (statsmodels would divide by its zero variance); with none left,
+    there is nothing to test.
+    """
     t = np.asarray(tables, dtype=float).reshape(-1, 2, 2)
-    n = t.sum(axis=(1, 2))
-    t = t[n > 1]
-    n = n[n > 1]
-    a = t[:, 0, 0]
-    row1, row2 = t[:, 0].sum(axis=1), t[:, 1].sum(axis=1)
-    col1, col2 = t[:, :, 0].sum(axis=1), t[:, :, 1].sum(axis=1)
-    expected = row1 * col1 / n
-    variance = row1 * row2 * col1 * col2 / (n * n * (n - 1))
-    if variance.sum() <= 0:
+    margins = np.concatenate([t.sum(axis=2), t.sum(axis=1)], axis=1)
+    t = t[(margins > 0).all(axis=1)]
+    if not len(t):
         return TestResult("Cochran-Mantel-Haenszel", float("nan"), 1, float("nan"))
-    stat = (abs(a.sum() - expected.sum()) - 0.5) ** 2 / variance.sum()
-    stat = max(stat, 0.0)
-    return TestResult("Cochran-Mantel-Haenszel", float(stat), 1, float(_st.chi2.sf(stat, 1)))
+    result = StratifiedTable(t.transpose(1, 2, 0)).test_null_odds(correction=True)
+    return TestResult("Cochran-Mantel-Haenszel", float(result.statistic), 1, float(result.pvalue))
 
 
 def stratified_chi2(tables: list[np.ndarray]) -> TestResult:
     """Sum of Pearson X² over strata (rows: groups, cols: categories); empty rows/cols dropped."""
     total, dof = 0.0, 0
     for table in tables:
-        t = np.asarray(table, dtype=float)
-        t = t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0]
+        t = _nonempty(table)
         if t.shape[0] < 2 or t.shape[1] < 2:
             continue
-        expected = np.outer(t.sum(axis=1), t.sum(axis=0)) / t.sum()
-        total += float(((t - expected) ** 2 / expected).sum())
-        dof += (t.shape[0] - 1) * (t.shape[1] - 1)
+        statistic, _, stratum_dof, _ = _st.chi2_contingency(t, correction=False)
+        total += float(statistic)
+        dof += int(stratum_dof)
     if dof == 0:
         return TestResult("stratified Pearson chi-square", float("nan"), 0, float("nan"))
     return TestResult("stratified Pearson chi-square", total, dof, float(_st.chi2.sf(total, dof)))
 
 
 def cramers_v(table: np.ndarray) -> float:
-    """Cramér's V of a contingency table (0: no association, 1: complete)."""
-    t = np.asarray(table, dtype=float)
-    t = t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0]
+    """Cramér's V of a table of counts (0: no association, 1: complete)."""
+    t = _nonempty(table)
     if t.shape[0] < 2 or t.shape[1] < 2:
         return float("nan")
-    expected = np.outer(t.sum(axis=1), t.sum(axis=0)) / t.sum()
-    chi2 = float(((t - expected) ** 2 / expected).sum())
-    return float(np.sqrt(chi2 / (t.sum() * (min(t.shape) - 1))))
+    return float(association(t, method="cramer"))
 
 
 def holm(p_values: list[float]) -> list[float]:
     """Holm-adjusted p-values, in the input order; NaN stays NaN and is not counted."""
     p = np.asarray(p_values, dtype=float)
-    valid = np.flatnonzero(~np.isnan(p))
+    valid = ~np.isnan(p)
     adjusted = np.full(p.shape, np.nan)
-    order = valid[np.argsort(p[valid], kind="stable")]
-    m = len(order)
-    running = 0.0
-    for rank, idx in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[idx]))
-        adjusted[idx] = running
+    if valid.any():
+        adjusted[valid] = multipletests(p[valid], method="holm")[1]
     return adjusted.tolist()
+
+
+def _nonempty(table: np.ndarray) -> np.ndarray:
+    """The table without its all-zero rows and columns (they carry no observation)."""
+    t = np.asarray(table)
+    return t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from loadwise.systems.agentserve.telemetry import REFERENCE_CSV_FIELDS
+from loadwise.auditing.inputs import REFERENCE_CSV_FIELDS
 
 MODELS = ("Llama-3.2-3B-Instruct", "Llama-3.1-8B-Instruct", "Qwen2.5-Coder-14B-Instruct",
           "Mistral-Small-24B-Instruct", "DeepSeek-R1-Distill-Qwen-32B")

@@ -3,6 +3,7 @@ named router and compare the fitted queue depth with the simulated one."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -12,9 +13,14 @@ from loadwise.auditing.regimes import label
 
 
 def verify_rates(result: AuditResult, router: str = "static-mix", workflows: int = 200, seed: int = 0,
-                 profiles: str | Path | None = None, show_progress: bool = False) -> dict:
+                 profiles: str | Path | None = None,
+                 on_progress: Callable[[int, int], None] | None = None) -> dict:
     """Simulate every recommended rate at each grid budget (`workflows` per cell) and
-    report simulated mean queue depth at dispatch, its regime and the model mix."""
+    report simulated mean queue depth at dispatch, its regime and the model mix.
+
+    The simulation is the slow part of an audit: `on_progress(done, total)` hears, after
+    every round of the simulator, how many workflows have finished.
+    """
     from loadwise.systems.agentserve import Cell, load_profiles, make_router, run_cells
 
     recs = [{"rate": r["rate"], "regime": r["regime"], "predicted_queue": r["predicted_queue"],
@@ -30,16 +36,11 @@ def verify_rates(result: AuditResult, router: str = "static-mix", workflows: int
     prof = load_profiles(profiles) if profiles else None
     policy = make_router(router)
     cells = [Cell(rate=r["rate"], budget=b, workflows=workflows) for r in recs for b in result.grid.budgets]
-    from loadwise.app.progress import make_progress
 
-    with make_progress(disable=not show_progress) as bar:
-        task = bar.add_task("verify: simulating recommended rates", total=len(cells) * workflows)
+    def on_round(driver) -> None:
+        on_progress(*driver.progress())
 
-        def on_round(driver) -> None:
-            done, total = driver.progress()
-            bar.update(task, completed=done, total=total)
-
-        sims = run_cells(cells, policy, seeds=seed, profiles=prof, on_round=on_round)
+    sims = run_cells(cells, policy, seeds=seed, profiles=prof, on_round=on_round if on_progress else None)
     steps = pd.concat([s.steps for s in sims], ignore_index=True)
     for r in recs:
         at = steps[steps["rate"] == r["rate"]]

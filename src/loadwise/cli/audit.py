@@ -17,7 +17,7 @@ def audit(
     rates_target: str = typer.Option(None, "--rates-target", help="Grid rates (req/min), e.g. 50,100,150,200; default: taken from the data."),
     budgets_target: str = typer.Option(None, "--budgets-target", help="Grid budgets (s), e.g. 10,50,200,600,1800; default: from the data."),
     regimes: str = typer.Option(None, "--regimes", help="Upper queue-depth bounds, e.g. idle=3,light=6,moderate=15,heavy=30 (last regime: saturated)."),
-    maps: list[str] = typer.Option(None, "--map", help="CSV column to telemetry field, COLUMN=FIELD; repeatable."),
+    mapping: list[str] = typer.Option(None, "--map", help="CSV column to telemetry field, COLUMN=FIELD; repeatable."),
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level of the tests."),
     violation_limit: float = typer.Option(0.05, "--violation-limit", help="Limit ε of P(latency > budget) for the constraint check."),
     epoch_seconds: float = typer.Option(None, "--epoch-seconds", help="Measured wall-clock per epoch, used when the telemetry has no dispatch times."),
@@ -29,13 +29,13 @@ def audit(
     out: Path = typer.Option(None, "--out", help="Report folder (default: runs/audit-<time>)."),
 ) -> None:
     """Audit a rate × budget grid from telemetry: regimes, tiers, policy, what to add and what it costs."""
-    from loadwise.auditing import audit as run
-    from loadwise.auditing import write
+    from loadwise.app.audit import audit as run
+    from loadwise.app.audit import write
     from loadwise.app.progress import console
 
     result = run(telemetry, None, rates_target=_numbers(rates_target, "--rates-target"),
                  budgets_target=_numbers(budgets_target, "--budgets-target"), regimes=regimes,
-                 mapping=_mapping(maps), alpha=alpha, violation_limit=violation_limit, epoch_seconds=epoch_seconds,
+                 mapping=_mapping(mapping), alpha=alpha, violation_limit=violation_limit, epoch_seconds=epoch_seconds,
                  verify=verify, router=router, verify_workflows=verify_workflows, profiles=profiles, seed=seed,
                  show_progress=True)
     write(result, out)

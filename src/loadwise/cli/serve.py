@@ -48,8 +48,8 @@ def calibrate_cmd(
                                         "(default: shipped)."),
 ) -> None:
     """Fit service-time and accuracy parameters from telemetry; write profiles.yaml and a fit report."""
+    from loadwise.app.calibrate import calibrate
     from loadwise.app.progress import console
-    from loadwise.systems.agentserve.calibration import calibrate
 
     fit, run_dir = calibrate(telemetry_file, out=out, base=base)
     console.print(fit.summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"), highlight=False)

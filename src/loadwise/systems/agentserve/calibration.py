@@ -1,5 +1,8 @@
 """Fit model profiles from role-step telemetry (loadwise's own or the reference CSV).
 
+Pure: a Telemetry and the base profile in, a `Calibration` out; `loadwise.app.calibrate`
+reads the telemetry, writes the fitted profile file and the fit report.
+
 Service time, per model: a call that found a free slot (waiting = 0) does work =
 output tokens + prefill_cost x prompt_tokens (prompt length is not logged, so the
 profile's typical prompt is used) at one token per tpot x (1 + tpot_growth x ln n(t)) s,
@@ -24,8 +27,6 @@ which biases theta towards the workflows' peer effects (stated in the report).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,12 +34,9 @@ from scipy.optimize import minimize, minimize_scalar
 from scipy.special import expit
 
 from loadwise.errors import ConfigError
-from loadwise.app.rundir import new_run_dir, write_run_info
-from loadwise.files import write_json
-from loadwise.systems.agentserve import telemetry
-from loadwise.systems.agentserve.profiles import LEVEL_CENTER, Profiles, load_profiles, write_profiles
-from loadwise.systems.agentserve.routing import DECISION_ROLE_NAME, ROLES, STRATEGIES, SUBJECTS, TOPOLOGIES
-from loadwise.systems.agentserve.routing import model_size
+from loadwise.systems.agentserve.profiles import LEVEL_CENTER, Profiles, profiles_from_dict
+from loadwise.systems.agentserve.routing import DECISION_ROLE_NAME, ROLES, STRATEGIES, SUBJECTS, TOPOLOGIES, model_size
+from loadwise.systems.agentserve.telemetry import Telemetry
 from loadwise.systems.agentserve.workflows import COT, ROLE_AFFINITY, template
 
 MIN_ROWS = 30  # fewer usable rows than this: the parameter keeps its base value
@@ -235,7 +233,7 @@ def fit_accuracy(steps: pd.DataFrame, model: np.ndarray, prof: Profiles,
     return out, notes
 
 
-def fit_profiles(tel: telemetry.Telemetry, base: Profiles, source: str) -> Calibration:
+def fit_profiles(tel: Telemetry, base: Profiles, source: str) -> Calibration:
     """Fit a profile from loaded telemetry; parameters without enough data keep `base` values."""
     steps = tel.steps
     if steps.empty:
@@ -264,8 +262,6 @@ def fit_profiles(tel: telemetry.Telemetry, base: Profiles, source: str) -> Calib
         st["delta"] = round(float(accuracy["delta"][j]), 6)
         st["kappa"] = round(float(accuracy["kappa"][j]), 6)
         st["source"].update(delta=label, kappa=label)
-    from loadwise.systems.agentserve.profiles import profiles_from_dict
-
     fitted = profiles_from_dict(spec, "calibrated profile")
     for i, mdl in enumerate(spec["models"]):
         mdl["math_accuracy"] = round(float(fitted.math_accuracy()[i]), 4)
@@ -319,38 +315,3 @@ def _accuracy_table(steps: pd.DataFrame, model: np.ndarray, prof: Profiles) -> p
                          "observed": float(steps["correct"].to_numpy()[sel].astype(float).mean()),
                          "predicted_lone_call": float(expit(z).mean())})
     return pd.DataFrame(rows)
-
-
-def calibrate(path: str | Path, out: str | Path | None = None,
-              base: str | Path | Profiles | None = None) -> tuple[Calibration, Path]:
-    """`loadwise serve calibrate`: fit, then write profiles.yaml, fit.json and the report to a run folder."""
-    base_prof = base if isinstance(base, Profiles) else load_profiles(base)
-    tel = telemetry.load(path)
-    fit = fit_profiles(tel, base_prof, str(path))
-    run_dir = new_run_dir("serve-calibrate", out)
-    write_run_info(run_dir, "serve-calibrate", {"telemetry": str(path), "base": base_prof.path})
-    write_profiles(fit.profiles.spec, run_dir / "profiles.yaml")
-    write_json(run_dir / "fit.json", {
-        "summary": fit.summary.to_dict(orient="records"),
-        "latency_by_load": fit.latency_by_load.to_dict(orient="records"),
-        "accuracy": fit.accuracy.to_dict(orient="records"),
-        "notes": fit.notes,
-    })
-    _report(fit, str(path), tel).write(run_dir)
-    return fit, run_dir
-
-
-def _report(fit: Calibration, source: str, tel: telemetry.Telemetry) -> Any:
-    from loadwise.report import Report
-
-    rep = Report("agentserve calibration")
-    rep.paragraph(f"Fitted from {source} ({len(tel.steps)} role-step rows, format {tel.format}). "
-                  "Service times from calls that found a free slot; accuracy by maximum likelihood "
-                  "(see loadwise.systems.agentserve.calibration).")
-    rep.table(fit.summary, caption="Fitted parameters per model (base = the profile started from)", floatfmt="{:.4g}")
-    rep.table(fit.latency_by_load, caption="Per-call service latency by running requests at dispatch: observed vs fitted")
-    rep.table(fit.accuracy, caption="Accuracy of non-decision calls: observed vs fitted lone-call probability")
-    if fit.notes:
-        rep.heading("Notes")
-        rep.bullets(fit.notes)
-    return rep

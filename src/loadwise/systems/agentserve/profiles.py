@@ -207,11 +207,8 @@ def profiles_from_dict(raw: Any, label: str = "profiles") -> Profiles:
     )
 
 
-def write_profiles(spec: ProfileFile | dict[str, Any], path: str | Path) -> Path:
-    """Write a profile file (validated first) as YAML."""
-    from loadwise.files import write_text
-
+def profiles_yaml(spec: ProfileFile | dict[str, Any], label: str = "profiles") -> str:
+    """A profile file's YAML text, validated first so that what is written loads back."""
     data = spec.model_dump() if isinstance(spec, ProfileFile) else spec
-    profiles_from_dict(data, str(path))
-    write_text(Path(path), yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
-    return Path(path)
+    profiles_from_dict(data, label)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)

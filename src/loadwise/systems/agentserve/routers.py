@@ -41,7 +41,7 @@ def reference_plan(batch: PlanBatch) -> Plan:
     Topology uniform over the six; 2 agents for levels 1-2, 3 for levels 4-5 and 2 or 3
     (evenly) for level 3; agent 0 is the subject's expert, the others generalists in
     turn. All choices come from `u_plan` (its successive base-6 digits). This gives ~4.5
-    calls per workflow on the MATH level mix (the seed: ~4,550 role steps per 1,000
+    calls per workflow on the MATH level mix (the InfraMind run: ~4,550 role steps per 1,000
     workflows).
     """
     B = len(batch)

@@ -40,7 +40,7 @@ class Workload:
     arrival: np.ndarray    # float (N,) seconds, non-decreasing
     subject: np.ndarray    # int (N,)
     level: np.ndarray      # int (N,) 1..5
-    item_id: np.ndarray    # int (N,) index of the item in the seed's item stream
+    item_id: np.ndarray    # int (N,) index of the item in the run's item stream
     u_plan: np.ndarray     # float (N,) for randomized planners
     u_correct: np.ndarray  # float (N, MAX_CALLS) correctness uniform per call slot
     z_length: np.ndarray   # float (N, MAX_CALLS) standard-normal quantile of the output length

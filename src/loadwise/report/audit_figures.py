@@ -1,4 +1,4 @@
-"""The audit's four figures (matplotlib, drawn off-screen)."""
+"""The audit report's four figures (matplotlib, drawn off-screen)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""The audit report: the seed's sections, every number taken from the findings dict."""
+"""The audit in words: the answers to its three questions, and the report of its findings.
+
+Every sentence and table here is written from an AuditResult's numbers; nothing is
+computed that the findings do not hold. `audit_summary` gives the answers the
+application layer also stores in audit.json; `audit_report` builds the whole report
+(the seed's sections).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,107 @@ from pathlib import Path
 
 import pandas as pd
 
-from loadwise.auditing import figures
 from loadwise.auditing.pipeline import AuditResult
-from loadwise.report import Report
+from loadwise.auditing.recommend import MAX_EXTRAPOLATION
+from loadwise.report import audit_figures as figures
+from loadwise.report.document import Report
+from loadwise.report.format import (
+    finite,
+    number_list,
+    p_value,
+    percent_ci,
+    signed_percent,
+    tally,
+    value_range,
+    words,
+)
 
 
-def build_report(result: AuditResult) -> Report:
+def probe_reason(probe: dict, measured: list[float]) -> str:
+    """Why a probe rate is proposed instead of a grid change (`measured`: the measured rates)."""
+    lo, hi = min(measured), max(measured)
+    many = len(probe["regimes"]) > 1
+    return (f"the fitted model places the {words(probe['regimes'])} regime{'s' if many else ''} at rate{'s' if many else ''} "
+            + ", ".join(f"{x:.3g}" for x in probe["fitted_rates"])
+            + f", more than x{MAX_EXTRAPOLATION:g} outside the measured rates {lo:g}-{hi:g}: too far to trust; "
+            f"measure rate {probe['rate']:g} first (--verify simulates it)")
+
+
+def audit_summary(result: AuditResult) -> dict:
+    """The three questions, answered from the findings."""
+    f, tables = result.findings, result.tables
+    missing, recs = f["regimes"]["missing"], f["recommendations"]["rates"]
+    lowest = f["regimes"]["by_rate"][0]
+    measured = [x["rate"] for x in f["regimes"]["by_rate"]]
+    idle_share = float(tables.by_rate.loc[lowest["rate"], "idle_share"])
+    unmeasured = f["grid"]["out_of_grid"]["target_rates_without_data"]
+    if not missing:
+        q1 = "Yes: every regime has a rate in the grid (" + ", ".join(
+            f"{x['rate']:g} → {x['regime']}" for x in f["regimes"]["by_rate"]) + ")."
+    else:
+        q1 = (f"No: the grid misses the {words(missing)} regime{'s' if len(missing) > 1 else ''}. "
+              f"The lowest rate, {lowest['rate']:g}, has mean queue depth {lowest['mean_queue']:.3g} ({lowest['regime']}); "
+              f"{100 * idle_share:.3g} % of its steps see a queue below {f['options']['regimes'][0]['upper']:g}.")
+        if recs:
+            q1 += " Add " + "; ".join(
+                f"rate {r['rate']:g} for {r['regime']} (fitted queue {r['predicted_queue']:.3g}"
+                + (f", 95 % CI {r['predicted_queue_ci'][0]:.3g}–{r['predicted_queue_ci'][1]:.3g}" if finite(r["predicted_queue_ci"][0]) else "")
+                + ")" for r in recs) + "."
+        for p in f["recommendations"]["probes"]:
+            reason = probe_reason(p, measured)
+            q1 += f" {reason[0].upper()}{reason[1:]}."
+        if f["queue_fit"] is None:
+            q1 += " No rate can be recommended: queue depth does not grow with rate in these data, so the fit cannot be inverted."
+    if unmeasured:
+        q1 += f" Target rate{'s' if len(unmeasured) > 1 else ''} {number_list(unmeasured)} {'have' if len(unmeasured) > 1 else 'has'} no telemetry."
+    pairs = f["tiers"]["pairs"]
+    redundant = [p for p in pairs if p["redundant"]]
+    if not pairs:
+        q2 = "Not testable: the grid has one budget tier."
+    elif redundant:
+        q2 = "Yes: " + "; ".join(
+            f"{p['tiers'][0]:g} s and {p['tiers'][1]:g} s are indistinguishable (Holm-adjusted p: violation "
+            f"{p_value(p['holm_p']['violation'])}, model mix {p_value(p['holm_p']['model_mix'])}, strategy mix "
+            f"{p_value(p['holm_p']['strategy_mix'])})" for p in redundant) + ". Drop " + ", ".join(
+            f"{b:g} s" for b in f["recommendations"]["tiers"]["drop"]) + "."
+    else:
+        def smallest_p(pair: dict) -> float:
+            return min((v for v in pair["holm_p"].values() if finite(v)), default=float("nan"))
+
+        tested = [p for p in pairs if finite(smallest_p(p))]
+        untested = [p for p in pairs if p not in tested]
+        q2 = f"No: {len(tested)} of {len(pairs)} adjacent pairs of tiers differ in at least one test (Holm-adjusted p < {f['options']['alpha']:g})"
+        if tested:
+            closest = max(tested, key=smallest_p)
+            q2 += (f"; the closest pair, {closest['tiers'][0]:g}/{closest['tiers'][1]:g} s, has smallest adjusted p "
+                   f"{p_value(smallest_p(closest))}")
+        if untested:
+            q2 += ("; not testable (a tier without data): "
+                   + ", ".join(f"{p['tiers'][0]:g}/{p['tiers'][1]:g} s" for p in untested))
+        q2 += f". Adjacent ratios: {', '.join(f'{r:.3g}' for r in f['tiers']['spacing']['adjacent_ratios'])}."
+    adds = f["recommendations"]["tiers"]["add"]
+    if adds:
+        q2 += " Add tier" + ("s " if len(adds) > 1 else " ") + ", ".join(f"{a['budget']:g} s" for a in adds) + "."
+    c = f["cost"]
+    if c["new"]["rates"] == c["old"]["rates"] and c["new"]["budgets"] == c["old"]["budgets"]:
+        q3 = f"No change recommended; the current grid takes {c['old']['steps_per_epoch']:,.0f} role steps per epoch."
+    else:
+        q3 = (f"{signed_percent(c['steps_change'])} role steps per epoch ({c['old']['steps_per_epoch']:,.0f} → "
+              f"{c['new']['steps_per_epoch']:,.0f}; rates {number_list(c['old']['rates'])} → {number_list(c['new']['rates'])}"
+              + (f", budgets {number_list(c['old']['budgets'])} → {number_list(c['new']['budgets'])}" if c["new"]["budgets"] != c["old"]["budgets"] else "")
+              + ").")
+        if "seconds_change" in c:
+            q3 += (f" Wall-clock per epoch {c['old']['seconds_per_epoch']:,.0f} s → {c['new']['seconds_per_epoch']:,.0f} s "
+                   f"({signed_percent(c['seconds_change'])}; from {c['wall_clock_source']}).")
+        else:
+            q3 += " Wall-clock not estimated: the telemetry has no dispatch times (give --epoch-seconds)."
+    return {"rates_sufficient": not missing, "tiers_redundant": bool(redundant),
+            "q1_rates": q1, "q2_tiers": q2, "q3_cost": q3}
+
+
+def audit_report(result: AuditResult) -> Report:
+    """The audit report: summary, tables, regimes, tiers, policy checks, recommendations,
+    cost, verification and method."""
     f, t = result.findings, result.tables
     src, grid = f["source"], f["grid"]
     rep = Report(f"Scenario audit: {Path(src['path']).name or src['path']}")
@@ -20,11 +121,11 @@ def build_report(result: AuditResult) -> Report:
     oog = grid["out_of_grid"]
     notes = [
         f"Telemetry: {src['path']} ({src['format']}), {src['steps']:,} role steps and {src['workflows']:,} workflows.",
-        f"Grid: rates {_list(grid['rates'])} (from the {grid['rates_from']}), budgets {_list(grid['budgets'])} s "
-        f"(from the {grid['budgets_from']}).",
+        (f"Grid: rates {number_list(grid['rates'])} (from the {grid['rates_from']}), budgets {number_list(grid['budgets'])} s "
+         f"(from the {grid['budgets_from']})."),
         f"Outside the grid and left out of every table: {oog['steps']:,} role steps and {oog['workflows']:,} workflows"
-        + (f" (rates {_counts(oog['off_grid_rates'])}" if oog["off_grid_rates"] else "")
-        + (f"; budgets {_counts(oog['off_grid_budgets'])}" if oog["off_grid_budgets"] else "")
+        + (f" (rates {tally(oog['off_grid_rates'])}" if oog["off_grid_rates"] else "")
+        + (f"; budgets {tally(oog['off_grid_budgets'])}" if oog["off_grid_budgets"] else "")
         + (")" if oog["off_grid_rates"] or oog["off_grid_budgets"] else "") + ".",
     ]
     absent = [f"{name} ({', '.join(fields)})" if src[name] else f"{name} (no rows at all)"
@@ -33,14 +134,14 @@ def build_report(result: AuditResult) -> Report:
         notes.append("Fields the telemetry does not have (figures that need them are left empty or marked n/a): "
                      + "; ".join(absent) + ".")
     if src["ignored_rows"]:
-        notes.append("Rows of other record types, ignored: " + ", ".join(f"{k} × {v:,}" for k, v in src["ignored_rows"].items()) + ".")
+        notes.append("Rows of other record types, ignored: " + tally(src["ignored_rows"]) + ".")
     if src["format"] == "reference-csv":
         notes.append("The reference system's workflow latency excludes the final decision step, so violation rates "
                      "from its CSV are lower than loadwise's own measure would be.")
     rep.bullets(notes)
 
     rep.heading("Executive summary")
-    s = f["summary"]
+    s = audit_summary(result)
     rep.bullets([f"Are the arrival rates sufficient? {s['q1_rates']}",
                  f"Are the budget tiers redundant? {s['q2_tiers']}",
                  f"What does the change cost? {s['q3_cost']}"])
@@ -54,7 +155,7 @@ def build_report(result: AuditResult) -> Report:
         rep.paragraph("No workflow rows in the grid: latency, violation and cost-ratio tables need them.")
     rep.table(_grid_table(cells["mean_latency"]), "Table 1: mean workflow latency (s) by rate (rows) and budget (columns)", "{:.2f}")
     rep.table(_grid_table(cells["p95_latency"]), "Table 2: p95 workflow latency (s)", "{:.2f}")
-    viol = cells.apply(lambda r: _pct_ci(r["violation_rate"], r["violation_ci_low"], r["violation_ci_high"]), axis=1)
+    viol = cells.apply(lambda r: percent_ci(r["violation_rate"], r["violation_ci_low"], r["violation_ci_high"]), axis=1)
     rep.table(_grid_table(viol), "Table 3: budget violation rate, % (95 % Wilson interval)")
     rep.table(_grid_table(cells["cost_ratio"]), "Table 4: mean cost ratio (workflow latency / budget)", "{:.3f}")
     counts = cells["workflows"].astype(float)
@@ -105,24 +206,24 @@ def build_report(result: AuditResult) -> Report:
 
     rep.heading("Budget tiers")
     sp = f["tiers"]["spacing"]
-    rep.paragraph(f"Tiers {_list(sp['budgets'])} s; relative to the tightest: {_list([round(x, 3) for x in sp['relative_to_tightest']])}; "
-                  f"adjacent ratios {_list([round(x, 3) for x in sp['adjacent_ratios']])} (geometric mean "
+    rep.paragraph(f"Tiers {number_list(sp['budgets'])} s; relative to the tightest: {number_list([round(x, 3) for x in sp['relative_to_tightest']])}; "
+                  f"adjacent ratios {number_list([round(x, 3) for x in sp['adjacent_ratios']])} (geometric mean "
                   f"{sp['geometric_mean_ratio']:.3g}, coefficient of variation of the log ratios {sp['log_ratio_cv']:.3g}; "
                   f"0 is perfectly geometric spacing).")
     ts = pd.DataFrame([{
         "budget (s)": f"{r['budget']:g}", "workflows": r["workflows"],
-        "violation % (95 % CI)": _pct_ci(r["violation_rate"], r["violation_ci_low"], r["violation_ci_high"]),
-        "violation % range over rates": _range(r["violation_min"], r["violation_max"], 100),
-        "mean cost ratio": r["cost_ratio"], "cost ratio range over rates": _range(r["cost_ratio_min"], r["cost_ratio_max"], 1),
+        "violation % (95 % CI)": percent_ci(r["violation_rate"], r["violation_ci_low"], r["violation_ci_high"]),
+        "violation % range over rates": value_range(r["violation_min"], r["violation_max"], 100),
+        "mean cost ratio": r["cost_ratio"], "cost ratio range over rates": value_range(r["cost_ratio_min"], r["cost_ratio_max"], 1),
     } for r in f["tiers"]["summary"]])
     rep.table(ts, "Per tier, pooled over rates", "{:.3g}")
     if f["tiers"]["pairs"]:
         pt = pd.DataFrame([{
             "tiers (s)": f"{p['tiers'][0]:g} / {p['tiers'][1]:g}",
             "violation % (low / high)": f"{100 * p['effects']['violation_rate_low_tier']:.2f} / {100 * p['effects']['violation_rate_high_tier']:.2f}",
-            "CMH p (Holm)": _p(p["holm_p"]["violation"]),
-            "model mix V": p["effects"]["model_mix_cramers_v"], "model mix p (Holm)": _p(p["holm_p"]["model_mix"]),
-            "strategy mix V": p["effects"]["strategy_mix_cramers_v"], "strategy mix p (Holm)": _p(p["holm_p"]["strategy_mix"]),
+            "CMH p (Holm)": p_value(p["holm_p"]["violation"]),
+            "model mix V": p["effects"]["model_mix_cramers_v"], "model mix p (Holm)": p_value(p["holm_p"]["model_mix"]),
+            "strategy mix V": p["effects"]["strategy_mix_cramers_v"], "strategy mix p (Holm)": p_value(p["holm_p"]["strategy_mix"]),
             "verdict": "redundant" if p["redundant"] else "distinct",
         } for p in f["tiers"]["pairs"]])
         rep.table(pt, f"Adjacent tiers compared under equal load (α = {f['options']['alpha']:g}, Holm-adjusted over all "
@@ -136,7 +237,7 @@ def build_report(result: AuditResult) -> Report:
             c = f["policy"][across][which]
             ch = c["largest_share_change"]
             rows.append({"check": f"{which} mix vs {'rate' if across == 'load' else 'budget'}",
-                         "X²": c["test"]["statistic"], "df": c["test"]["df"], "p": _p(c["test"]["p_value"]),
+                         "X²": c["test"]["statistic"], "df": c["test"]["df"], "p": p_value(c["test"]["p_value"]),
                          "Cramér's V": c["cramers_v"],
                          "largest share change": f"{ch['category']}: {100 * ch['min']:.1f}–{100 * ch['max']:.1f} %" if ch else "",
                          "verdict": c["verdict"]})
@@ -148,7 +249,7 @@ def build_report(result: AuditResult) -> Report:
     bl = ["Collapse: the most chosen " + " and ".join(tops)
           + (" — collapsed to one choice (> 90 %)." if col["model"]["collapsed"] or col["strategy"]["collapsed"] else " (no collapse; threshold 90 %).")]
     if con:
-        bl.append(f"Constraint at the tightest tier ({con['tightest_budget']:g} s): violation {_pct_ci(con['violation_rate'], *con['violation_ci'])} "
+        bl.append(f"Constraint at the tightest tier ({con['tightest_budget']:g} s): violation {percent_ci(con['violation_rate'], *con['violation_ci'])} "
                   f"against the limit ε = {100 * con['violation_limit']:.3g} % → {con['status']}; mean cost ratio "
                   f"{con['cost_ratio_mean']:.3g} (95 % CI {con['cost_ratio_ci'][0]:.3g}–{con['cost_ratio_ci'][1]:.3g}) against 1.")
     rep.bullets(bl)
@@ -158,14 +259,15 @@ def build_report(result: AuditResult) -> Report:
     if recs:
         rt = pd.DataFrame([{"regime": r["regime"], "target queue": r["target_queue"], "rate to add": f"{r['rate']:g}",
                             "fitted queue": r["predicted_queue"],
-                            "95 % CI": f"{r['predicted_queue_ci'][0]:.3g}–{r['predicted_queue_ci'][1]:.3g}" if _finite(r["predicted_queue_ci"][0]) else "n/a",
+                            "95 % CI": f"{r['predicted_queue_ci'][0]:.3g}–{r['predicted_queue_ci'][1]:.3g}" if finite(r["predicted_queue_ci"][0]) else "n/a",
                             "extrapolation": r["extrapolation"] or "within the measured range"} for r in recs])
         rep.table(rt, "Rates to add, from inverting the fitted queue model at the middle of each missing regime", "{:.3g}")
     elif not f["recommendations"]["probes"]:
         rep.paragraph("Rates: none to add" + (" (every regime is covered)." if not f["regimes"]["missing"] else
                                               " (the queue model could not be fitted or inverted)."))
     if f["recommendations"]["probes"]:
-        rep.bullets([f"Probe rate {p['rate']:g} for {', '.join(p['regimes'])}: {p['reason']}."
+        measured = [x["rate"] for x in f["regimes"]["by_rate"]]
+        rep.bullets([f"Probe rate {p['rate']:g} for {', '.join(p['regimes'])}: {probe_reason(p, measured)}."
                      for p in f["recommendations"]["probes"]])
     ch = f["recommendations"]["tiers"]
     tb = [f"Drop {b:g} s (indistinguishable from its neighbour)." for b in ch["drop"]]
@@ -174,9 +276,9 @@ def build_report(result: AuditResult) -> Report:
 
     rep.heading("Cost of the new grid")
     c = f["cost"]
-    ct = [{"grid": "current", "rates": _list(c["old"]["rates"]), "budgets": _list(c["old"]["budgets"]),
+    ct = [{"grid": "current", "rates": number_list(c["old"]["rates"]), "budgets": number_list(c["old"]["budgets"]),
            "role steps / epoch": c["old"]["steps_per_epoch"], "seconds / epoch": c["old"].get("seconds_per_epoch", math.nan)},
-          {"grid": "recommended", "rates": _list(c["new"]["rates"]), "budgets": _list(c["new"]["budgets"]),
+          {"grid": "recommended", "rates": number_list(c["new"]["rates"]), "budgets": number_list(c["new"]["budgets"]),
            "role steps / epoch": c["new"]["steps_per_epoch"], "seconds / epoch": c["new"].get("seconds_per_epoch", math.nan)}]
     rep.table(pd.DataFrame(ct), f"Per epoch (telemetry holds {c['epochs_in_telemetry']} epoch(s); per-epoch figures are means)", "{:,.0f}")
     rep.paragraph("Role steps: measured cells keep their counts; new cells take the mean of measured cells at the same "
@@ -200,14 +302,14 @@ def build_report(result: AuditResult) -> Report:
     rep.heading("Method")
     rep.bullets([
         "Violation rate intervals: Wilson score, 95 %.",
-        "Tier redundancy: per adjacent pair, Cochran-Mantel-Haenszel test of violation (strata: rates) and stratified "
-        "Pearson chi-square of model and strategy mix; Holm's adjustment over all pairs × tests; redundant when no "
-        f"adjusted p is below α = {f['options']['alpha']:g}.",
-        "Load and budget sensitivity: stratified Pearson chi-square (strata: the other grid axis), Cramér's V as effect "
-        "size; 'sensitive' needs p < α and V ≥ 0.1.",
-        "Queue model: power law q = a·rate^b or M/M/1 shape q = a·rate/(1 − rate/c), least squares on log q, the "
-        "better fit used; recommended rates invert it at the middle of the missing regime's band, rounded to two "
-        "significant figures.",
+        ("Tier redundancy: per adjacent pair, Cochran-Mantel-Haenszel test of violation (strata: rates) and stratified "
+         "Pearson chi-square of model and strategy mix; Holm's adjustment over all pairs × tests; redundant when no "
+         f"adjusted p is below α = {f['options']['alpha']:g}."),
+        ("Load and budget sensitivity: stratified Pearson chi-square (strata: the other grid axis), Cramér's V as effect "
+         "size; 'sensitive' needs p < α and V ≥ 0.1."),
+        ("Queue model: power law q = a·rate^b or M/M/1 shape q = a·rate/(1 − rate/c), least squares on log q, the "
+         "better fit used; recommended rates invert it at the middle of the missing regime's band, rounded to two "
+         "significant figures."),
     ])
     return rep
 
@@ -217,18 +319,6 @@ def _grid_table(series: pd.Series) -> pd.DataFrame:
     g.columns = [f"budget {b:g}" for b in g.columns]
     g.index = [f"{r:g}" for r in g.index]
     return g.rename_axis("rate").reset_index()
-
-
-def _pct_ci(p, lo, hi) -> str:
-    if not _finite(p):
-        return ""
-    return f"{100 * p:.1f} ({100 * lo:.1f}–{100 * hi:.1f})"
-
-
-def _range(lo, hi, scale) -> str:
-    if not _finite(lo):
-        return ""
-    return f"{scale * lo:.3g}–{scale * hi:.3g}"
 
 
 def _findings(f: dict) -> list[str]:
@@ -245,29 +335,11 @@ def _findings(f: dict) -> list[str]:
     for across in ("load", "budget"):
         c = f["policy"][across]["model"]
         ch = c["largest_share_change"]
-        out.append(f"Model mix vs {'rate' if across == 'load' else 'budget'}: {c['verdict']} (p {_p(c['test']['p_value'])}, "
+        out.append(f"Model mix vs {'rate' if across == 'load' else 'budget'}: {c['verdict']} (p {p_value(c['test']['p_value'])}, "
                    f"Cramér's V {c['cramers_v']:.3g}"
                    + (f"; largest change {ch['category']} {100 * ch['min']:.1f}–{100 * ch['max']:.1f} %" if ch else "") + ").")
     con = f["policy"]["constraint"]
     if con:
-        out.append(f"Tightest tier {con['tightest_budget']:g} s: violation {_pct_ci(con['violation_rate'], *con['violation_ci'])} % "
+        out.append(f"Tightest tier {con['tightest_budget']:g} s: violation {percent_ci(con['violation_rate'], *con['violation_ci'])} % "
                    f"vs limit {100 * con['violation_limit']:.3g} % → {con['status']}.")
     return out
-
-
-def _p(p) -> str:
-    if not _finite(p):
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"{p:.3g}"
-
-
-def _finite(x) -> bool:
-    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
-
-
-def _list(xs) -> str:
-    return "[" + ", ".join(f"{x:g}" for x in xs) + "]"
-
-
-def _counts(d: dict) -> str:
-    return ", ".join(f"{k} × {v:,}" for k, v in d.items())
