@@ -1,6 +1,6 @@
 """Benchmarks of robust tuning (spec 03, "Benchmarks to keep"); prints tables.
 
-    python benchmarks/tuning.py speed                  # the seed's robust tune, wall-clock
+    python benchmarks/tuning.py speed                  # the staged robust tune, wall-clock
     python benchmarks/tuning.py quality --system synthetic --seeds 20 --budget 150
     python benchmarks/tuning.py quality --system submitqueue --seeds 16 --budget 150
     python benchmarks/tuning.py crn --system submitqueue --replicates 100
@@ -10,10 +10,11 @@ method returns. loadwise runs first (default schedule `short`, or `--fidelity`);
 others then get the simulations it used in full-length equivalents (a quarter-length
 run counts a quarter), or with `--budget-as count` one full simulation for each of its
 runs, however short. Methods: loadwise (deterministic weighted, fidelity schedule, CRN,
-racing, full-set best); the seed's method (deterministic weighted, the seed's schedule
-fed to ONE study, independent seeds, no racing, the study's best trial); stochastic TPE
-(one run per trial with scenario parameters drawn as in the seed's example); random
-search (full set per trial, independent seeds). The true objective is exact on the
+racing, full-set best); the published method (the scenario-weighting study's:
+deterministic weighted, the staged schedule fed to ONE Optuna study, independent seeds,
+no racing, that study's best trial); stochastic TPE (one run per trial with scenario
+parameters drawn as in the weighting study's example); random search (full set per
+trial, independent seeds). The true objective is exact on the
 synthetic system and, on the submit queue, the mean over fresh CRN replicates shared by
 all methods' configs.
 """
@@ -33,16 +34,16 @@ import optuna
 import pandas as pd
 from scipy import stats
 
-import loadwise
+from loadwise.app.tune import tune
 from loadwise.evaluate import Evaluator, LocalPool, RunSpec, run_seed
+from loadwise.params import resolve
 from loadwise.scenarios import get_scenario_set
 from loadwise.systems import get_system
 from loadwise.systems.base import get_objective
-from loadwise.params import resolve
-from loadwise.tuning.tuner import _distributions
+from loadwise.tuning import search_distributions
 
-STOCHASTIC = {"synthetic": "synthetic-stochastic", "submitqueue": "seed-stochastic"}
-SCENARIOS = {"synthetic": "synthetic5", "submitqueue": "seed5"}
+STOCHASTIC = {"synthetic": "synthetic-stochastic", "submitqueue": "sq-stochastic"}
+SCENARIOS = {"synthetic": "synthetic5", "submitqueue": "sq-weighted5"}
 
 
 def cpu_seconds() -> float:
@@ -53,8 +54,8 @@ def cpu_seconds() -> float:
 def speed(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cpu0, t0 = cpu_seconds(), time.perf_counter()
-        r = loadwise.tune("submitqueue", "seed5", trials=args.trials, fidelity="seed", jobs=args.jobs,
-                          out=Path(tmp) / "run", progress=False, seed=args.seed)
+        r = tune("submitqueue", "sq-weighted5", trials=args.trials, fidelity="staged", jobs=args.jobs,
+                 out=Path(tmp) / "run", progress=False, seed=args.seed)
         wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
     search_sims = sum(sum(t.replicates.values()) for t in r.trials)
     print("| what | value |\n|---|---|")
@@ -92,12 +93,12 @@ class TrueObjective:
 
 
 def baseline(system_name: str, method: str, budget: int, seed: int, jobs: int) -> dict:
-    """The seed's method, stochastic TPE or random search, stopped at `budget` simulations."""
+    """The published method, stochastic TPE or random search, stopped at `budget` simulations."""
     system = get_system(system_name)
     objective = get_objective(system, None)
     full = get_scenario_set(SCENARIOS[system_name])
     stochastic = get_scenario_set(STOCHASTIC[system_name])
-    space = _distributions(system)
+    space = search_distributions(system)
     sampler = optuna.samplers.RandomSampler(seed=seed) if method == "random" else optuna.samplers.TPESampler(seed=seed)
     study = optuna.create_study(direction=objective.direction, sampler=sampler)
     order = full.by_weight()
@@ -132,20 +133,20 @@ def baseline(system_name: str, method: str, budget: int, seed: int, jobs: int) -
 
 def quality(args: argparse.Namespace) -> None:
     truth = TrueObjective(args.system, args.true_replicates, args.jobs)
-    methods = ["loadwise", "seed's method", "stochastic TPE", "random search"]
+    methods = ["loadwise", "published method", "stochastic TPE", "random search"]
     found: dict[str, list[dict]] = {m: [] for m in methods}
     budgets = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         with tempfile.TemporaryDirectory() as tmp:
-            r = loadwise.tune(args.system, SCENARIOS[args.system], trials=10**6, budget=args.budget, seed=seed,
-                              fidelity=args.fidelity, jobs=args.jobs,
-                              backend="local" if args.system == "submitqueue" else "inline",
-                              out=Path(tmp) / "run", progress=False, validate_top=0, slice_points=0)
+            r = tune(args.system, SCENARIOS[args.system], trials=10**6, budget=args.budget, seed=seed,
+                     fidelity=args.fidelity, jobs=args.jobs,
+                     backend="local" if args.system == "submitqueue" else "inline",
+                     out=Path(tmp) / "run", progress=False, validate_top=0, slice_points=0)
             runs = pd.read_parquet(r.run_dir / "runs.parquet")
             used = r.simulations if args.budget_as == "count" else math.ceil(runs["fidelity"].sum())
         budgets.append(used)
         found["loadwise"].append(r.best_config)
-        for name, method in (("seed's method", "seed"), ("stochastic TPE", "stochastic"), ("random search", "random")):
+        for name, method in (("published method", "staged"), ("stochastic TPE", "stochastic"), ("random search", "random")):
             found[name].append(baseline(args.system, method, used, seed, args.jobs))
         print(f"study seed {seed}: loadwise ran {r.simulations} simulations; the others get {used}", flush=True)
     values = {m: truth(found[m]) for m in methods}
@@ -170,7 +171,7 @@ def quality(args: argparse.Namespace) -> None:
 
 # Submit-queue configs to measure CRN around (stated rule: each knob moved by about 10 %,
 # kdiv by one): the published defaults, and the robust optimum that `loadwise tune
-# --system submitqueue --scenarios seed5 --trials 50` (default schedule, seed 0) returned.
+# --system submitqueue --scenarios sq-weighted5 --trials 50` (default schedule, seed 0) returned.
 SUBMITQUEUE_CRN_BASES = {
     "published defaults": ({"resources": 74, "maxbatch": 684, "maxk": 12, "kdiv": 5, "flaketol": 0.0767},
                            {"resources": 80, "maxbatch": 760, "maxk": 13, "kdiv": 6, "flaketol": 0.085}),
@@ -247,7 +248,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--first-seed", type=int, default=0, help="quality: study seeds first-seed … first-seed+seeds−1")
     parser.add_argument("--budget", type=int, default=150)
-    parser.add_argument("--fidelity", default="short", help="quality: loadwise's fidelity preset (seed, short, none)")
+    parser.add_argument("--fidelity", default="short", help="quality: loadwise's fidelity preset (staged, short, none)")
     parser.add_argument("--budget-as", choices=["cost", "count"], default="cost",
                         help="quality: the others get loadwise's simulations in full-length equivalents (cost: a "
                              "quarter-length run counts a quarter) or one each (count)")

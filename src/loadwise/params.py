@@ -19,8 +19,10 @@ class Param:
     """One named, typed input: a knob of a system or a parameter of a scenario.
 
     `low`/`high` bound the values that are valid at all (None: unbounded). `search`,
-    when given, is the (low, high) range a tuner explores by default, log-scaled when
-    `log` is true; knobs without `search` are fixed at their default unless set.
+    when given, is what a tuner explores by default: for an int or float knob the
+    (low, high) range, log-scaled when `log` is true; for a str knob the tuple of
+    choices to try (a subset of `choices`, which have no order). Knobs without `search`
+    are fixed at their default unless set.
     """
 
     name: str
@@ -29,7 +31,7 @@ class Param:
     low: float | None = None
     high: float | None = None
     choices: tuple[Any, ...] | None = None
-    search: tuple[float, float] | None = None
+    search: tuple[float, float] | tuple[str, ...] | None = None
     log: bool = False
     help: str = ""
 

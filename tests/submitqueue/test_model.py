@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from loadwise.systems import get_system
-from loadwise.systems.submitqueue import CLASSIC_METRICS, SEED_SCENARIOS, SubmitQueue
+from loadwise.systems.submitqueue import (
+    CLASSIC_METRICS,
+    WEIGHTED_SCENARIOS,
+    SubmitQueue,
+)
 from loadwise.systems.submitqueue.kernel import column_weight, fill_design, quantize
 
 SQ = SubmitQueue()
@@ -84,7 +88,7 @@ def test_every_change_is_accounted_for(scenario):
 
 
 def test_backpressure_drops_are_counted():
-    m = SQ.run({}, {**SHORT, **SEED_SCENARIOS["crisis"].params()}, seed=3)
+    m = SQ.run({}, {**SHORT, **WEIGHTED_SCENARIOS["crisis"].params()}, seed=3)
     assert m["changes_dropped"] > 0
     assert m["dropped_per_1000"] == pytest.approx(1000 * m["changes_dropped"] / m["changes_offered"])
 
@@ -114,7 +118,7 @@ def test_common_random_numbers_keep_configs_paired_after_they_diverge(move, leas
     from loadwise.systems.submitqueue.objectives import cost_objective
 
     cost = cost_objective().fn
-    scenario = {**SHORT, **SEED_SCENARIOS["normal"].params()}
+    scenario = {**SHORT, **WEIGHTED_SCENARIOS["normal"].params()}
     a = [cost(SQ.run({"maxk": 12}, scenario, seed=s)) for s in range(20)]
     paired = [cost(SQ.run({"maxk": 12, **move}, scenario, seed=s)) for s in range(20)]
     independent = [cost(SQ.run({"maxk": 12, **move}, scenario, seed=100 + s)) for s in range(20)]

@@ -3,7 +3,12 @@
 import pytest
 
 from loadwise.errors import ConfigError
-from loadwise.systems.submitqueue import CostWeights, SubmitQueue, cost_objective, seed_scenario
+from loadwise.systems.submitqueue import (
+    CostWeights,
+    SubmitQueue,
+    cost_objective,
+    weighted_scenario,
+)
 
 SQ = SubmitQueue()
 
@@ -45,11 +50,11 @@ def test_bad_seed_or_fidelity(seed, fidelity, message):
 
 
 def test_scenario_name_and_weight_are_bookkeeping_not_errors():
-    spike = seed_scenario("spike")
+    spike = weighted_scenario("spike")
     m = SQ.run({}, {"name": spike.name, "weight": spike.weight, **spike.params(), "ticks": 20}, seed=0)
     assert m["ideal_per_tick"] == 25 * 16
     with pytest.raises(ConfigError, match="scenario: unknown scenario 'storm'; allowed: normal, spike, low, flaky, crisis"):
-        seed_scenario("storm")
+        weighted_scenario("storm")
 
 
 def test_cost_weights_are_checked_and_settable():

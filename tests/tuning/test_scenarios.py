@@ -5,7 +5,13 @@ import math
 import pytest
 
 from loadwise.errors import ConfigError
-from loadwise.scenarios import Scenario, ScenarioSet, get_scenario_set, load_scenario_file, make_schedule
+from loadwise.scenarios import (
+    Scenario,
+    ScenarioSet,
+    get_scenario_set,
+    load_scenario_file,
+    make_schedule,
+)
 from loadwise.scenarios.fidelity import stages_from
 from loadwise.systems.synthetic import Synthetic
 
@@ -74,9 +80,9 @@ def test_stochastic_set_draws_per_replicate_reproducibly():
     assert a["load"] in (0.5, 1.0, 1.5, 2.0, 2.5) and 0.7 <= a["noise"] <= 3.0
 
 
-def test_seed_schedule_on_seed_shaped_set():
+def test_staged_schedule_on_five_weighted_scenarios():
     s = get_scenario_set("synthetic5")
-    sched = make_schedule("seed", s)
+    sched = make_schedule("staged", s)
     assert [(st.first_trial, st.scenarios) for st in sched.stages] == [
         (1, ("normal",)), (11, ("normal", "spike")), (26, ("normal", "spike", "low", "flaky", "crisis"))]
     assert [sched.stage_index(t) for t in (1, 10, 11, 25, 26, 50)] == [0, 0, 1, 1, 2, 2]
@@ -93,3 +99,24 @@ def test_schedule_must_end_on_the_full_set():
         make_schedule(stages_from([(1, ["normal"], 1.0), (5, ["normal", "spike"], 1.0)]), s)
     with pytest.raises(ConfigError, match="unknown scenario 'storm'"):
         make_schedule(stages_from([(1, ["storm"], 1.0)]), s)
+
+
+def test_old_preset_and_schedule_names_are_aliases():
+    weighted, old = get_scenario_set("sq-weighted5"), get_scenario_set("seed5")
+    assert old == weighted and old.name == "sq-weighted5"
+    assert weighted.names == ["normal", "spike", "low", "flaky", "crisis"]
+    assert get_scenario_set("seed-stochastic") == get_scenario_set("sq-stochastic")
+    synthetic = get_scenario_set("synthetic5")
+    assert make_schedule("seed", synthetic) == make_schedule("staged", synthetic)
+    assert make_schedule("seed", synthetic).name == "staged"
+
+
+def test_unknown_names_list_the_aliases():
+    with pytest.raises(ConfigError) as info:
+        get_scenario_set("seed6")
+    assert str(info.value) == ("scenarios: unknown scenario set 'seed6'; allowed: sq-weighted5, sq-stochastic, "
+                               "synthetic5, synthetic-stochastic (aliases: seed5 for sq-weighted5, "
+                               "seed-stochastic for sq-stochastic), or a .yaml/.toml file")
+    with pytest.raises(ConfigError) as info:
+        make_schedule("fast", get_scenario_set("synthetic5"))
+    assert str(info.value) == "fidelity: 'fast' is not allowed (one of staged, short, none; alias: seed for staged)"

@@ -7,7 +7,11 @@ import pytest
 
 from loadwise.errors import ConfigError
 from loadwise.tuning.aggregate import Aggregate
-from loadwise.tuning.stats import ci_half_width, paired_weighted_difference, weighted_mean_variance
+from loadwise.tuning.stats import (
+    ci_half_width,
+    paired_weighted_difference,
+    weighted_mean_variance,
+)
 
 MEANS = {"a": 10.0, "b": 20.0, "c": 40.0}
 WEIGHTS = {"a": 0.5, "b": 0.3, "c": 0.2}
@@ -36,7 +40,7 @@ def test_mean_minus_kappa_std_by_hand():
 
 @pytest.mark.parametrize("text", ["median", "cvar", "cvar:0", "cvar:1.5", "meanstd:-1", "worst:2"])
 def test_bad_aggregate(text):
-    with pytest.raises(ConfigError, match="--aggregate: .* is not allowed"):
+    with pytest.raises(ConfigError, match="^aggregate: .* is not allowed"):
         Aggregate.parse(text)
 
 

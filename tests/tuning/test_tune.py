@@ -2,27 +2,35 @@
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import asdict
 
 import optuna
 import pandas as pd
 import pytest
 
-import loadwise
+from loadwise.app.tune import read_tune, tune
+from loadwise.app.validate import validate
 from loadwise.cli import main
+from loadwise.errors import ConfigError
+from loadwise.evaluate import Evaluator, InlineBackend
+from loadwise.scenarios import get_scenario_set, make_schedule
+from loadwise.scenarios.files import scenario_set_to_data
 from loadwise.systems.command import CommandSystem
 from loadwise.systems.synthetic import SCENARIOS, Synthetic
+from loadwise.tuning import Tuner, TuneSettings
 
 FAST = dict(backend="inline", progress=False, validate_top=0, slice_points=0)
 
 
 def test_best_value_is_always_a_full_set_value(tmp_path):
-    result = loadwise.tune("synthetic", "synthetic5", trials=30, fidelity="seed", out=tmp_path / "r", **FAST)
+    result = tune("synthetic", "synthetic5", trials=30, fidelity="staged", out=tmp_path / "r", **FAST)
     full = [r for r in result.trials if r.stage == 2 and r.state == "complete"]
     assert full, "the last stage completed trials"
     best = min(full, key=lambda r: r.value)
@@ -35,7 +43,7 @@ def test_best_value_is_always_a_full_set_value(tmp_path):
 
 
 def test_study_stopped_early_still_reports_a_full_set_value(tmp_path):
-    result = loadwise.tune("synthetic", "synthetic5", trials=6, fidelity="seed", out=tmp_path / "r", **FAST)
+    result = tune("synthetic", "synthetic5", trials=6, fidelity="staged", out=tmp_path / "r", **FAST)
     assert max(r.stage for r in result.trials if r.number <= 6) == 0
     final = [r for r in result.trials if r.stage == 2 and r.state == "complete"]
     assert final and all(len(r.scenario_means) == 5 for r in final)
@@ -43,7 +51,7 @@ def test_study_stopped_early_still_reports_a_full_set_value(tmp_path):
 
 
 def test_default_schedule_runs_every_scenario_short_then_full_length(tmp_path):
-    result = loadwise.tune("synthetic", "synthetic5", trials=30, out=tmp_path / "r", **FAST)
+    result = tune("synthetic", "synthetic5", trials=30, out=tmp_path / "r", **FAST)
     runs = pd.read_parquet(tmp_path / "r" / "runs.parquet")
     early = runs[runs["fidelity"] < 1.0]
     assert set(early["fidelity"]) == {0.25} and set(early["scenario"]) == {n for n, _, _ in SCENARIOS}
@@ -54,7 +62,7 @@ def test_default_schedule_runs_every_scenario_short_then_full_length(tmp_path):
 
 
 def test_run_folder_and_report(tmp_path):
-    result = loadwise.tune("synthetic", "synthetic5", trials=14, out=tmp_path / "r", backend="inline",
+    result = tune("synthetic", "synthetic5", trials=14, out=tmp_path / "r", backend="inline",
                            progress=False, validate_top=2, validate_replicates=2, slice_points=1)
     folder = tmp_path / "r"
     for name in ("run.json", "study.db", "runs.parquet", "report.md", "report.html", "history.png", "result.json"):
@@ -72,13 +80,13 @@ def test_run_folder_and_report(tmp_path):
 
 
 def test_constraint_is_respected(tmp_path):
-    result = loadwise.tune("synthetic", "synthetic5", trials=25, fidelity="none", constraints=["resource_use<=40"],
+    result = tune("synthetic", "synthetic5", trials=25, fidelity="none", constraints=["resource_use<=40"],
                            out=tmp_path / "r", **FAST)
     assert result.best_config["x1"] <= 0.40
 
 
 def test_stochastic_mode_and_maximize(tmp_path):
-    result = loadwise.tune("synthetic", "synthetic-stochastic", trials=8, objective="score", min_replicates=2,
+    result = tune("synthetic", "synthetic-stochastic", trials=8, objective="score", min_replicates=2,
                            out=tmp_path / "r", **FAST)
     assert all(set(r.scenario_means) == {"stochastic"} for r in result.trials)
     assert result.best_value == max(r.value for r in result.trials if r.state == "complete")
@@ -86,8 +94,8 @@ def test_stochastic_mode_and_maximize(tmp_path):
 
 def test_processes_share_a_study_through_storage(tmp_path):
     url = f"sqlite:///{tmp_path / 'shared.db'}"
-    loadwise.tune("synthetic", "synthetic5", trials=12, fidelity="none", storage=url, out=tmp_path / "a", **FAST)
-    second = loadwise.tune("synthetic", "synthetic5", trials=20, fidelity="none", storage=url, out=tmp_path / "b", **FAST)
+    tune("synthetic", "synthetic5", trials=12, fidelity="none", storage=url, out=tmp_path / "a", **FAST)
+    second = tune("synthetic", "synthetic5", trials=20, fidelity="none", storage=url, out=tmp_path / "b", **FAST)
     study = optuna.load_study(study_name="loadwise.stage0", storage=url)
     assert len(study.trials) == 20 and len(second.trials) == 20  # the second process added 8
 
@@ -110,14 +118,15 @@ def test_command_line_simulator_is_tunable(tmp_path):
     """))
     scen = tmp_path / "s.yaml"
     scen.write_text("scenarios:\n  - {name: a, weight: 1, load: 1}\n  - {name: b, weight: 1, load: 3}\n")
-    result = loadwise.tune(CommandSystem.from_file(spec), scen, trials=12, fidelity="none", out=tmp_path / "r", **FAST)
+    result = tune(CommandSystem.from_file(spec), scen, trials=12, fidelity="none", out=tmp_path / "r", **FAST)
     assert abs(result.best_config["x"] - 2.0) < 1.0
 
 
 DRIVER = """
-import sys, loadwise
-loadwise.tune("synthetic", sys.argv[2], trials=40, fidelity="seed", out=sys.argv[1], backend="inline",
-              progress=False, validate_top=0, slice_points=0)
+import sys
+from loadwise.app.tune import tune
+tune("synthetic", sys.argv[2], trials=40, fidelity="staged", out=sys.argv[1], backend="inline",
+     progress=False, validate_top=0, slice_points=0)
 """
 
 
@@ -145,7 +154,7 @@ def test_resume_after_kill_loses_and_reruns_nothing(tmp_path):
     proc.wait()
     before = cached_keys(db)
     assert len(before) >= 30
-    result = loadwise.tune(resume=run, **FAST)
+    result = tune(resume=run, **FAST)
     after = cached_keys(db)
     assert before <= after
     assert result.simulations == len(after) - len(before)  # every fresh run is new: nothing re-ran
@@ -159,8 +168,9 @@ def test_resume_after_kill_loses_and_reruns_nothing(tmp_path):
         (["--scenarios", "{bad}"], "weight: must be a positive finite number, got -1.0"),
         (["--scenarios", "{unknown}"], "scenarios.normal.trafic: unknown parameter; allowed: load"),
         (["--scenarios", "synthetic5", "--aggregate", "cvar:2"], "--aggregate: 'cvar:2' is not allowed"),
-        (["--scenarios", "synthetic5", "--fidelity", "fast"], "--fidelity: 'fast' is not allowed (one of seed, short, none)"),
+        (["--scenarios", "synthetic5", "--fidelity", "fast"], "--fidelity: 'fast' is not allowed (one of staged, short, none; alias: seed for staged)"),
         (["--scenarios", "nothing"], "--scenarios: unknown scenario set 'nothing'"),
+        (["--scenarios", "synthetic5", "--constraint", "cost<"], "--constraint: 'cost<' is not allowed"),
     ],
 )
 def test_cli_errors_are_one_line(tmp_path, capsys, args, message):
@@ -177,10 +187,19 @@ def test_cli_errors_are_one_line(tmp_path, capsys, args, message):
     assert not (tmp_path / "r").exists()
 
 
+def test_tune_help_lists_the_old_names_as_aliases(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")  # one line per option
+    with pytest.raises(SystemExit):
+        main(["tune", "--help"])
+    out = capsys.readouterr().out
+    assert "aliases seed5, seed-stochastic" in out and "staged (trials 1–10" in out and "alias seed)" in out
+
+
 SHARER = """
-import sys, json, loadwise
-r = loadwise.tune("synthetic", sys.argv[2], trials=30, fidelity="none", storage=sys.argv[3], out=sys.argv[1],
-                  backend="inline", progress=False, validate_top=0, slice_points=0)
+import sys, json
+from loadwise.app.tune import tune
+r = tune("synthetic", sys.argv[2], trials=30, fidelity="none", storage=sys.argv[3], out=sys.argv[1],
+         backend="inline", progress=False, validate_top=0, slice_points=0)
 print(json.dumps({"best": r.best_value, "trials": len(r.trials)}))
 """
 
@@ -203,7 +222,7 @@ def test_two_processes_work_on_one_study_at_once(tmp_path):
 def test_validate_pairs_configs_on_fresh_seeds(tmp_path):
     optimum, value = Synthetic().optimum([(p, w) for _, w, p in SCENARIOS])
     far = {k: min(1.0, v + 0.3) for k, v in optimum.items()}
-    result = loadwise.validate(system="synthetic", scenarios="synthetic5", configs={"optimum": optimum, "far": far},
+    result = validate(system="synthetic", scenarios="synthetic5", configs={"optimum": optimum, "far": far},
                                baseline="far", replicates=4, backend="inline", out=tmp_path / "v", progress=False)
     rows = result.summary.set_index("config")
     assert result.best == "optimum"
@@ -215,7 +234,7 @@ def test_validate_pairs_configs_on_fresh_seeds(tmp_path):
 
 
 def test_validate_cli_on_a_tune_run(tmp_path, capsys):
-    loadwise.tune("synthetic", "synthetic5", trials=12, out=tmp_path / "r", **FAST)
+    tune("synthetic", "synthetic5", trials=12, out=tmp_path / "r", **FAST)
     with pytest.raises(SystemExit) as info:
         main(["validate", str(tmp_path / "r"), "--top", "2", "--replicates", "2", "--jobs", "1"])
     assert info.value.code == 0
@@ -224,13 +243,103 @@ def test_validate_cli_on_a_tune_run(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["validate", str(tmp_path / "r"), "--config", "nonsense"])
     assert info.value.code == 2
-    assert "unknown named config 'nonsense'; allowed: defaults, normal-only-optimum" in capsys.readouterr().err
+    assert "--config: unknown named config 'nonsense'; allowed: defaults, normal-only-optimum" in capsys.readouterr().err
 
 
 def test_random_sampler_and_bad_sampler(tmp_path):
-    result = loadwise.tune("synthetic", "synthetic5", trials=6, fidelity="none", sampler="random",
+    result = tune("synthetic", "synthetic5", trials=6, fidelity="none", sampler="random",
                            out=tmp_path / "r", **FAST)
     assert result.best_config is not None and len({r.number for r in result.trials}) == 6
-    with pytest.raises(loadwise.errors.ConfigError, match="sampler: 'grid' is not allowed"):
-        loadwise.tune("synthetic", "synthetic5", trials=6, sampler="grid", out=tmp_path / "s", **FAST)
+    with pytest.raises(ConfigError, match="sampler: 'grid' is not allowed"):
+        tune("synthetic", "synthetic5", trials=6, sampler="grid", out=tmp_path / "s", **FAST)
     assert not (tmp_path / "s").exists()  # bad settings fail before a run folder is made
+
+
+BAD_SYSTEM = "name: broken\ncommand: []\nknobs: []\nobjective: {metric: loss, direction: down, failure_value: 1}\n"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"system": "{spec}"}, "command: List should have at least 1 item"),
+        ({"scenarios": "{bad}"}, "scenarios.normal.weight: must be a positive finite number"),
+        ({"fidelity": "fast"}, "fidelity: 'fast' is not allowed"),
+        ({"aggregate": "cvar:2"}, "aggregate: 'cvar:2' is not allowed"),
+        ({"constraints": ["cost<"]}, "constraints: 'cost<' is not allowed"),
+        ({"objective": "speed"}, "objective: unknown objective 'speed'; allowed: cost, score"),
+        ({"sampler": "grid"}, "sampler: 'grid' is not allowed"),
+        ({"min_replicates": 0}, "min_replicates: need 1 <= min_replicates <= max_replicates"),
+        ({"backend": "cluster"}, "'cluster' is not allowed (one of local, ray, inline)"),
+    ],
+)
+def test_a_bad_input_leaves_no_run_folder(tmp_path, change, message):
+    spec, bad = tmp_path / "broken.yaml", tmp_path / "bad.yaml"
+    spec.write_text(BAD_SYSTEM)
+    bad.write_text("scenarios:\n  - {name: normal, weight: -1, load: 1}\n")
+    args = {"system": "synthetic", "scenarios": "synthetic5", "trials": 4, "out": tmp_path / "r",
+            "progress": False, "validate_top": 0, "slice_points": 0}
+    args.update({k: v.format(spec=spec, bad=bad) if isinstance(v, str) else v for k, v in change.items()})
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        tune(**args)
+    assert not (tmp_path / "r").exists()
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_folder_that_holds_a_run_is_not_overwritten(tmp_path):
+    tune("synthetic", "synthetic5", trials=3, fidelity="none", out=tmp_path / "r", **FAST)
+    before = (tmp_path / "r" / "run.json").read_text()
+    with pytest.raises(ConfigError, match="out: .* already holds a run; resume it, or choose another folder"):
+        tune("synthetic", "synthetic5", trials=5, out=tmp_path / "r", **FAST)
+    assert (tmp_path / "r" / "run.json").read_text() == before
+
+
+def test_validate_checks_its_inputs_before_it_makes_a_folder(tmp_path):
+    with pytest.raises(ConfigError, match="configs: unknown named config 'nonsense'"):
+        validate(system="synthetic", scenarios="synthetic5", configs=["nonsense"], out=tmp_path / "v", progress=False)
+    with pytest.raises(ConfigError, match="baseline: unknown config 'far'; allowed: defaults, normal-only-optimum"):
+        validate(system="synthetic", scenarios="synthetic5", baseline="far", out=tmp_path / "v", progress=False)
+    with pytest.raises(ConfigError, match="run_dir: give a tune run folder, or a system and a scenario set"):
+        validate(system="synthetic", out=tmp_path / "v", progress=False)
+    assert not (tmp_path / "v").exists()
+
+
+def test_a_run_folder_saved_under_the_old_names_resumes_and_validates(tmp_path):
+    run = tmp_path / "r"
+    tune("synthetic", "synthetic5", trials=12, fidelity="staged", out=run, **FAST)
+    info = json.loads((run / "run.json").read_text())
+    info["config"]["fidelity"] = "seed"  # as written before the staged schedule had its own name
+    (run / "run.json").write_text(json.dumps(info))
+    result = tune(resume=run, trials=14, **FAST)
+    assert len([r for r in result.trials if r.number <= 14]) == 14 and result.best_config is not None
+    assert json.loads((run / "run.json").read_text())["config"]["fidelity"] == "staged"
+    validated = validate(run, top=1, replicates=2, backend="inline", progress=False)
+    assert "robust-best" in set(validated.summary["config"])
+
+
+def test_old_submit_queue_names_in_run_json_read_as_the_new_ones(tmp_path):
+    weighted = get_scenario_set("sq-weighted5")
+    stages = [[st.first_trial, list(st.scenarios), st.fidelity] for st in make_schedule("staged", weighted).stages]
+    config = {**asdict(TuneSettings("submitqueue", "seed5", 50, fidelity="seed")),
+              "scenario_set": {**scenario_set_to_data(weighted), "name": "seed5"}, "fidelity_stages": stages,
+              "validate_top": 3, "validate_replicates": 3, "slice_points": 2}
+    (tmp_path / "run.json").write_text(json.dumps({"kind": "tune", "version": "0.1.0", "config": config}))
+    saved = read_tune(tmp_path)
+    assert (saved.settings.scenarios, saved.settings.fidelity, saved.schedule.name) == (
+        "sq-weighted5", "staged", "staged")
+    assert saved.scenario_set.weights == weighted.weights
+    assert [st.scenarios for st in saved.schedule.stages] == [("normal",), ("normal", "spike"), tuple(weighted.names)]
+
+
+def test_the_tuner_reports_progress_and_writes_only_its_storage(tmp_path):
+    scenario_set = get_scenario_set("synthetic5")
+    settings = TuneSettings("synthetic", "synthetic5", trials=8, fidelity="none")
+    system = Synthetic()
+    tuner = Tuner(settings, f"sqlite:///{tmp_path / 'study.db'}", system, scenario_set,
+                  make_schedule("none", scenario_set))
+    calls = []
+    evaluator = Evaluator(InlineBackend(system), tuner.cache)
+    records = tuner.run(evaluator, lambda done, total, info: calls.append((done, total, info)))
+    assert calls[0][:2] == (0, 8) and calls[-1][:2] == (8, 8) and len(records) == 8
+    assert [done for done, _, _ in calls] == sorted(done for done, _, _ in calls)
+    assert "best" in calls[-1][2]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("study.db")) == []

@@ -35,12 +35,12 @@ class DemoStep:
 
 def submit_queue_step(folder: Path, seed: int) -> Report:
     """The submit queue at its published defaults on the seed's five scenarios."""
-    from loadwise.systems.submitqueue import SEED_SCENARIOS, SubmitQueue
+    from loadwise.systems.submitqueue import WEIGHTED_SCENARIOS, SubmitQueue
 
     system = SubmitQueue()
     classic = system.objectives["classic"]
     rows = []
-    for name, scenario in SEED_SCENARIOS.items():
+    for name, scenario in WEIGHTED_SCENARIOS.items():
         metrics = system.run({}, scenario.params(), seed=seed)
         rows.append(
             {
@@ -73,7 +73,8 @@ def submit_queue_step(folder: Path, seed: int) -> Report:
 
 def robust_tune_step(folder: Path, seed: int) -> Report:
     """A short robust tune of the submit queue across the seed's five weighted scenarios."""
-    from loadwise.tuning import demo_tune
+    from loadwise.app.tune import demo_tune
+    from loadwise.report.validation import add_validation
 
     result = demo_tune(folder / "tune", progress=False, seed=seed)
     section = Report("Robust tuning: the submit queue across the seed's five weighted scenarios")
@@ -88,7 +89,7 @@ def robust_tune_step(folder: Path, seed: int) -> Report:
         best = pd.DataFrame([{**result.best_config, "objective": result.best_value, "± 95% CI": result.best_ci}])
         section.table(best, caption="Best configuration found (full scenario set)", floatfmt="{:.4g}")
     if result.validation is not None:
-        result.validation.add_to(section)
+        add_validation(section, result.validation)
     return section
 
 

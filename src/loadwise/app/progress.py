@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -9,6 +11,7 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -34,6 +37,24 @@ def make_progress(disable: bool = False) -> Progress:
         console=console,
         disable=disable,
     )
+
+
+def task_callback(bar: Progress, description: str) -> Callable[[int, int, str], None]:
+    """A progress callback `(done, total, info)` that drives one task of `bar`.
+
+    Library loops report progress through such callbacks (they know nothing of rich);
+    the task appears at the first call, with the total the loop announces.
+    """
+    task: TaskID | None = None
+
+    def update(done: int, total: int, info: str) -> None:
+        nonlocal task
+        if task is None:
+            task = bar.add_task(description, total=total, completed=done, info=info)
+        else:
+            bar.update(task, completed=done, total=total, info=info)
+
+    return update
 
 
 class _InfoColumn(ProgressColumn):

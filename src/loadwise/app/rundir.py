@@ -16,6 +16,7 @@ from loadwise.errors import ConfigError
 from loadwise.files import read_json, write_json
 
 RUN_FILE = "run.json"
+STUDY_FILE = "study.db"
 
 
 def new_run_dir(kind: str, out: str | Path | None = None, root: str | Path = "runs") -> Path:
@@ -49,3 +50,8 @@ def read_run_info(run_dir: str | Path, kind: str | None = None) -> dict[str, Any
     if kind is not None and info.get("kind") != kind:
         raise ConfigError(str(run_dir), f"is a {info.get('kind')!r} run, expected a {kind!r} run")
     return info
+
+
+def study_storage(run_dir: str | Path) -> str:
+    """The default Optuna RDB URL of a run: a SQLite file inside its folder, so the folder is the whole run."""
+    return f"sqlite:///{(Path(run_dir) / STUDY_FILE).resolve()}"

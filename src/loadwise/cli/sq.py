@@ -1,8 +1,9 @@
 """`loadwise sq ...`: run the submit-queue simulator once, or replay a build history.
 
-Flags are read as text and checked against the system's parameter definitions, so a
-bad value gives one line naming the flag and what it allows; flags left out take the
-model's defaults (or the `--scenario` preset's values).
+Flags are read as text and turned into numbers where they are numbers; the verbs
+(`loadwise.app.simulate`) check them against the system's parameter definitions, so a
+bad value gives one line naming the flag and what it allows. Flags left out take the
+model's defaults (or the `--scenario` values).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Any
 
 import typer
 
-from loadwise.errors import ConfigError
 from loadwise.systems.submitqueue.params import KNOBS, SCENARIO_PARAMS
 
 app = typer.Typer(help="The CI submit-queue simulator.", no_args_is_help=True)
@@ -45,17 +45,6 @@ def _values(flags: dict[str, str | None]) -> dict[str, Any]:
     return {name: _number(text) for name, text in flags.items() if text is not None}
 
 
-def _seed(text: str) -> int:
-    value = _number(text)
-    if not isinstance(value, int) or value < 0:
-        raise ConfigError("--seed", f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-def _as_flag_error(exc: ConfigError) -> ConfigError:
-    return ConfigError(_flag(exc.field) if exc.field in _PARAMS else exc.field, exc.problem)
-
-
 def _print(result: dict[str, Any], metrics: dict[str, float], as_json: bool, title: str) -> None:
     import json
     import math
@@ -63,7 +52,10 @@ def _print(result: dict[str, Any], metrics: dict[str, float], as_json: bool, tit
     from rich.console import Console
     from rich.table import Table
 
-    from loadwise.systems.submitqueue.metrics import CLASSIC_METRICS, GROUND_TRUTH_METRICS
+    from loadwise.systems.submitqueue.metrics import (
+        CLASSIC_METRICS,
+        GROUND_TRUTH_METRICS,
+    )
 
     if as_json:
         clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in result.items()}
@@ -115,14 +107,14 @@ def run(
     bp3: str | None = _option("bp3"),
     scenario: str | None = typer.Option(
         None, "--scenario", metavar="NAME",
-        help="the seed's scenario preset: normal, spike, low, flaky or crisis (flags given override it)"),
+        help="one of the five weighted load scenarios: normal, spike, low, flaky or crisis (flags given override it)"),
     seed: str = _SEED,
     warmup_ticks: str | None = _option("warmup_ticks"),
     ticks: str | None = _option("ticks"),
     as_json: bool = _JSON,
 ) -> None:
     """Simulate the submit queue once and print its metrics."""
-    from loadwise.systems.submitqueue import SubmitQueue, check_knobs, check_scenario, seed_scenario
+    from loadwise.app.simulate import simulate
 
     knob_flags = {"resources": resources, "maxbatch": maxbatch, "maxk": maxk, "kdiv": kdiv,
                   "flaketol": flaketol, "verify_latency": verify_latency, "fix_delay": fix_delay,
@@ -130,23 +122,15 @@ def run(
     scenario_flags = {"traffic": traffic, "culprit_prob": culprit_prob, "test_stability": test_stability,
                       "ntests": ntests, "bp1": bp1, "bp2": bp2, "bp3": bp3,
                       "warmup_ticks": warmup_ticks, "ticks": ticks}
-    preset = seed_scenario(scenario, "--scenario").params() if scenario is not None else {}
-    try:
-        knobs = check_knobs(_values(knob_flags))
-        params = check_scenario({**preset, **_values(scenario_flags)})
-    except ConfigError as exc:
-        raise _as_flag_error(exc) from None
-    run_seed = _seed(seed)
-    system = SubmitQueue()
-    metrics = system.run(knobs, params, run_seed)
-    result: dict[str, Any] = {"config": knobs, "scenario": {"name": scenario, **params}, "seed": run_seed, **metrics}
-    for name, objective in system.objectives.items():
-        result[f"objective_{name}"] = objective(metrics)
+    sim = simulate(_values(knob_flags), scenario, _values(scenario_flags), _number(seed))
+    objectives = {f"objective_{name}": value for name, value in sim.objectives.items()}
     if as_json:
-        _print(result, metrics, True, "")
+        result = {"config": sim.config, "scenario": {"name": sim.scenario, **sim.params}, "seed": sim.seed,
+                  **sim.metrics, **objectives}
+        _print(result, sim.metrics, True, "")
     else:
-        _print({k: v for k, v in result.items() if k not in ("config", "scenario", "seed")}, metrics, False,
-               f"submit queue, scenario {scenario or 'custom'}, seed {run_seed}")
+        _print({**sim.metrics, **objectives}, sim.metrics, False,
+               f"submit queue, scenario {sim.scenario or 'custom'}, seed {sim.seed}")
 
 
 @app.command("replay")
@@ -165,19 +149,14 @@ def replay(
     as_json: bool = _JSON,
 ) -> None:
     """Drive the submit queue with a build-history CSV (one-hour ticks) and print its metrics."""
-    from loadwise.systems.submitqueue import check_knobs, replay_csv
+    from loadwise.app.simulate import replay as replay_history
 
     knob_flags = {"resources": resources, "maxbatch": maxbatch, "maxk": maxk, "kdiv": kdiv,
                   "flaketol": flaketol, "verify_latency": verify_latency, "fix_delay": fix_delay,
                   "verify_resource_mult": verify_resource_mult}
-    try:
-        knobs = check_knobs(_values(knob_flags))
-    except ConfigError as exc:
-        raise _as_flag_error(exc) from None
-    run_seed = _seed(seed)
-    metrics = replay_csv(file, knobs, seed=run_seed)
-    result: dict[str, Any] = {"config": knobs, "file": str(file), "seed": run_seed, **metrics}
+    played = replay_history(file, _values(knob_flags), _number(seed))
     if as_json:
-        _print(result, metrics, True, "")
+        _print({"config": played.config, "file": str(played.file), "seed": played.seed, **played.metrics},
+               played.metrics, True, "")
     else:
-        _print(dict(metrics), metrics, False, f"replay of {file}, seed {run_seed}")
+        _print(dict(played.metrics), played.metrics, False, f"replay of {played.file}, seed {played.seed}")

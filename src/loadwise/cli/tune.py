@@ -15,9 +15,9 @@ def register(app: typer.Typer) -> None:
 
 def tune_command(
     system: str = typer.Option("submitqueue", "--system", help="Built-in system name, or a command spec file."),
-    scenarios: str = typer.Option("seed5", "--scenarios", help="Preset (seed5, seed-stochastic, ...) or a YAML/TOML file."),
+    scenarios: str = typer.Option("sq-weighted5", "--scenarios", help="Preset (sq-weighted5, sq-stochastic, synthetic5, synthetic-stochastic; aliases seed5, seed-stochastic) or a YAML/TOML file."),
     trials: int = typer.Option(None, "--trials", min=1, help="Trials over all fidelity stages [default: 50; on --resume: as saved]."),
-    fidelity: str = typer.Option("short", "--fidelity", help="short (all scenarios, quarter-length runs for trials 1–25), seed (1–10 / 11–25 / 26+ stages) or none."),
+    fidelity: str = typer.Option("short", "--fidelity", help="short (all scenarios, quarter-length runs for trials 1–25), staged (trials 1–10 on the heaviest scenario, 11–25 on the two heaviest, 26+ on all; alias seed) or none."),
     aggregate: str = typer.Option("mean", "--aggregate", help="mean, worst, cvar:ALPHA or meanstd:KAPPA."),
     jobs: int = typer.Option(None, "--jobs", min=1, help="Parallel simulations (default: one per core)."),
     backend: str = typer.Option("local", "--backend", help="local (process pool) or ray."),
@@ -27,19 +27,19 @@ def tune_command(
     seed: int = typer.Option(0, "--seed", help="Study seed (all run seeds derive from it)."),
     out: Path = typer.Option(None, "--out", help="Run folder (default: runs/tune-<time>)."),
     objective: str = typer.Option(None, "--objective", help="Objective name (default: the system's)."),
-    constraint: list[str] = typer.Option([], "--constraint", help="METRIC<=X or METRIC>=X; repeatable."),
+    constraints: list[str] = typer.Option([], "--constraint", help="METRIC<=X or METRIC>=X; repeatable."),
     ci_tol: float = typer.Option(None, "--ci-tol", help="Replicate until the 95% CI half-width is below this."),
     early_fidelity: float = typer.Option(1.0, "--early-fidelity", help="Simulation length of the early stages."),
     timeout: float = typer.Option(None, "--timeout", help="Seconds per simulation before it counts as failed."),
 ) -> None:
     """Find knob settings that are best across weighted scenarios (progressive fidelity, racing, CRN)."""
     from loadwise.app.progress import console
-    from loadwise.tuning import tune
+    from loadwise.app.tune import tune
 
     try:
         result = tune(
             system, scenarios, trials, fidelity=fidelity, aggregate=aggregate, objective=objective,
-            constraints=constraint, jobs=jobs, backend=backend, address=address, storage=storage, resume=resume,
+            constraints=constraints, jobs=jobs, backend=backend, address=address, storage=storage, resume=resume,
             seed=seed, out=out, ci_tol="auto" if ci_tol is None else ci_tol, early_fidelity=early_fidelity,
             timeout=timeout,
         )
@@ -55,7 +55,7 @@ def validate_command(
     run_dir: Path = typer.Argument(None, help="A tune run folder (its top configs are validated)."),
     system: str = typer.Option(None, "--system", help="System, when not validating a run folder."),
     scenarios: str = typer.Option(None, "--scenarios", help="Scenario set, when not validating a run folder."),
-    config: list[str] = typer.Option([], "--config", help="Named config to include (e.g. published-defaults)."),
+    configs: list[str] = typer.Option([], "--config", help="Named config to include (e.g. published-defaults); repeatable."),
     top: int = typer.Option(3, "--top", min=0, help="How many of the run's best configs."),
     replicates: int = typer.Option(5, "--replicates", min=2, help="Fresh seeds per scenario."),
     baseline: str = typer.Option(None, "--baseline", help="Config the differences are paired against."),
@@ -71,9 +71,9 @@ def validate_command(
     from rich.table import Table
 
     from loadwise.app.progress import console
-    from loadwise.tuning import validate
+    from loadwise.app.validate import validate
 
-    result = validate(run_dir, system=system, scenarios=scenarios, configs=config or None, top=top,
+    result = validate(run_dir, system=system, scenarios=scenarios, configs=configs or None, top=top,
                       replicates=replicates, baseline=baseline, seed=seed, jobs=jobs, backend=backend,
                       address=address, out=out)
     headers = {"config": "config", "objective": "objective", "ci95": "±95%", "failed_runs": "failed",

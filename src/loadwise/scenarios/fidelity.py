@@ -64,11 +64,12 @@ def single_stage(scenario_set: ScenarioSet) -> FidelitySchedule:
     return FidelitySchedule((Stage(1, tuple(scenario_set.names)),), name="none")
 
 
-def seed_schedule(scenario_set: ScenarioSet, early_fidelity: float = 1.0) -> FidelitySchedule:
-    """The seed's schedule: trials 1–10 the heaviest scenario, 11–25 the two heaviest, 26+ all.
+def staged_schedule(scenario_set: ScenarioSet, early_fidelity: float = 1.0) -> FidelitySchedule:
+    """Trials 1–10 on the heaviest scenario, 11–25 on the two heaviest, 26+ on all.
 
-    On the seed's five scenarios that is normal / normal+spike / all five. The early
-    stages may use shorter simulations (`early_fidelity`); the last is always full.
+    This is the schedule of the scenario-weighting study; on the submit queue's five
+    weighted scenarios it is normal / normal+spike / all five. The early stages may use
+    shorter simulations (`early_fidelity`); the last is always full.
     """
     order = scenario_set.by_weight()
     stages: list[Stage] = []
@@ -78,29 +79,36 @@ def seed_schedule(scenario_set: ScenarioSet, early_fidelity: float = 1.0) -> Fid
         stages.append(Stage(11, tuple(order[:2]), early_fidelity))
     first_full = 26 if len(order) > 2 else (11 if len(order) == 2 else 1)
     stages.append(Stage(first_full, tuple(scenario_set.names), 1.0))
-    return FidelitySchedule(tuple(stages), name="seed")
+    return FidelitySchedule(tuple(stages), name="staged")
+
+
+SCHEDULES = ("staged", "short", "none")
+# alias -> schedule: the name the staged schedule had when it was named after the study's document
+SCHEDULE_ALIASES = {"seed": "staged"}
 
 
 def make_schedule(spec: str | FidelitySchedule | None, scenario_set: ScenarioSet,
                   early_fidelity: float = 1.0) -> FidelitySchedule:
-    """A schedule from a preset name ("seed", "short", "none") or an explicit schedule."""
+    """A schedule from a preset name or alias (see SCHEDULES), or an explicit schedule, checked."""
     if isinstance(spec, FidelitySchedule):
         return spec.checked(scenario_set)
-    if spec in (None, "none"):
+    name = SCHEDULE_ALIASES.get(spec, spec) if spec is not None else "none"
+    if name == "none":
         return single_stage(scenario_set)
-    if spec == "seed":
+    if name == "staged":
         if scenario_set.mode == "stochastic":
             return single_stage(scenario_set)
-        return seed_schedule(scenario_set, early_fidelity).checked(scenario_set)
-    if spec == "short":
+        return staged_schedule(scenario_set, early_fidelity).checked(scenario_set)
+    if name == "short":
         return short_first(scenario_set).checked(scenario_set)
-    raise ConfigError("--fidelity", f"{spec!r} is not allowed (one of seed, short, none)")
+    aliases = ", ".join(f"{a} for {n}" for a, n in SCHEDULE_ALIASES.items())
+    raise ConfigError("fidelity", f"{spec!r} is not allowed (one of {', '.join(SCHEDULES)}; alias: {aliases})")
 
 
 def short_first(scenario_set: ScenarioSet, fidelity: float = 0.25) -> FidelitySchedule:
     """Every scenario from the start, quarter-length runs for trials 1–25, full length from 26.
 
-    Unlike the seed's schedule, early trials already see the scenarios that decide
+    Unlike the staged schedule, early trials already see the scenarios that decide
     robustness (on the submit queue the crisis scenario moves the optimum far from the
     normal-only one); they are cheap because the runs are short.
     """

@@ -1,6 +1,6 @@
 """Scenario-set files (YAML or TOML), validated with pydantic.
 
-    name: seed5
+    name: sq-weighted5
     mode: deterministic          # or stochastic
     scenarios:                   # deterministic: name, weight, then scenario parameters
       - {name: normal, weight: 0.40, traffic: 8, culprit_prob: 0.03, test_stability: 1.0}
@@ -21,11 +21,17 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from loadwise.errors import ConfigError
 from loadwise.scenarios.scenario import Draw, Scenario, ScenarioSet
-from loadwise.systems.command import load_spec_file
+from loadwise.systems.command import load_spec_file, pydantic_error
 
 
 class _ScenarioSpec(BaseModel):
@@ -87,7 +93,7 @@ def scenario_set_from_data(data: Any, path: str = "scenarios", default_name: str
     try:
         spec = _SetSpec.model_validate(data)
     except ValidationError as exc:
-        raise _located_error(path, data, exc) from None
+        raise pydantic_error(path, data, exc) from None
     if spec.mode == "deterministic" and spec.draws:
         raise ConfigError(f"{path}: draws", "only a stochastic set has draws")
     if spec.mode == "stochastic" and spec.scenarios:
@@ -103,17 +109,3 @@ def scenario_set_from_data(data: Any, path: str = "scenarios", default_name: str
         return ScenarioSet(scenarios, name=spec.name or default_name)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc.field}", exc.problem) from None
-
-
-def _located_error(path: str, data: Any, exc: ValidationError) -> ConfigError:
-    """The first pydantic error, with a scenario's list index replaced by its name."""
-    err = exc.errors()[0]
-    loc = list(err["loc"])
-    if len(loc) >= 2 and loc[0] == "scenarios" and isinstance(loc[1], int):
-        try:
-            loc[1] = data["scenarios"][loc[1]]["name"]
-        except (KeyError, IndexError, TypeError):
-            pass
-    where = ".".join(str(part) for part in loc) or "(top level)"
-    message = err["msg"].removeprefix("Value error, ")
-    return ConfigError(f"{path}: {where}", message)

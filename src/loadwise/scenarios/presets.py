@@ -1,8 +1,11 @@
-"""Named scenario sets and the seed's published figures that go with them.
+"""Named scenario sets.
 
-`seed5` is built from the submit-queue simulator's own scenario table (one source of
-truth); `seed-stochastic` is the seed's stochastic-sampling example; `synthetic5` is
-the synthetic system's analogue of seed5 (see `loadwise.systems.synthetic`).
+`sq-weighted5` is the submit queue's five weighted scenarios of the scenario-weighting
+study, built from the simulator's own scenario table (one source of truth);
+`sq-stochastic` is that study's stochastic-sampling example; `synthetic5` and
+`synthetic-stochastic` are the synthetic system's analogues (see
+`loadwise.systems.synthetic`). The names the sets had before they were named for what
+they hold stay accepted as aliases, so older run folders and scripts keep working.
 """
 
 from __future__ import annotations
@@ -12,25 +15,17 @@ from pathlib import Path
 from loadwise.errors import ConfigError
 from loadwise.scenarios.scenario import Draw, Scenario, ScenarioSet
 
-# The seed's "expected differences" of the robust optimum from the single-scenario
-# optimum (seed 003, section "Expected Differences in Optimal Configs").
-SEED5_EXPECTED_DIFFERENCES = {
-    "resources": ("higher", "28–32", "headroom for spikes"),
-    "maxbatch": ("lower", "600–700", "better under high culprit rates"),
-    "maxk": ("higher", "12–14", "better isolation when culprits are frequent"),
-    "flaketol": ("lower", "0.05", "keep more tests active in crisis mode"),
-}
+
+def sq_weighted5() -> ScenarioSet:
+    """The submit queue's five weighted scenarios, from `loadwise.systems.submitqueue.scenarios`."""
+    from loadwise.systems.submitqueue.scenarios import WEIGHTED_SCENARIOS
+
+    scenarios = tuple(Scenario(s.name, s.weight, s.params()) for s in WEIGHTED_SCENARIOS.values())
+    return ScenarioSet(scenarios, name="sq-weighted5")
 
 
-def seed5() -> ScenarioSet:
-    """The seed's five weighted scenarios, from `loadwise.systems.submitqueue.scenarios`."""
-    from loadwise.systems.submitqueue.scenarios import SEED_SCENARIOS
-
-    return ScenarioSet(tuple(Scenario(s.name, s.weight, s.params()) for s in SEED_SCENARIOS.values()), name="seed5")
-
-
-def seed_stochastic() -> ScenarioSet:
-    """The seed's stochastic sampling: traffic from {4..20}, culprits U(0.01, 0.08), stability U(0.9, 1)."""
+def sq_stochastic() -> ScenarioSet:
+    """Stochastic sampling of the submit queue's load: traffic from {4..20}, culprits U(0.01, 0.08), stability U(0.9, 1)."""
     return ScenarioSet(
         (),
         mode="stochastic",
@@ -39,7 +34,7 @@ def seed_stochastic() -> ScenarioSet:
             "culprit_prob": Draw("uniform", (0.01, 0.08)),
             "test_stability": Draw("uniform", (0.90, 1.0)),
         },
-        name="seed-stochastic",
+        name="sq-stochastic",
     )
 
 
@@ -57,23 +52,28 @@ def synthetic_stochastic() -> ScenarioSet:
 
 
 PRESETS = {
-    "seed5": seed5,
-    "seed-stochastic": seed_stochastic,
+    "sq-weighted5": sq_weighted5,
+    "sq-stochastic": sq_stochastic,
     "synthetic5": synthetic5,
     "synthetic-stochastic": synthetic_stochastic,
 }
 
+# alias -> preset: the names the submit-queue sets had when they were named after the study's document
+ALIASES = {"seed5": "sq-weighted5", "seed-stochastic": "sq-stochastic"}
+
 
 def get_scenario_set(spec: str | Path | ScenarioSet) -> ScenarioSet:
-    """A ScenarioSet as given, a preset by name, or a YAML/TOML file."""
+    """A ScenarioSet as given, a preset by name or alias, or a YAML/TOML file."""
     if isinstance(spec, ScenarioSet):
         return spec
-    if str(spec) in PRESETS:
-        return PRESETS[str(spec)]()
+    name = ALIASES.get(str(spec), str(spec))
+    if name in PRESETS:
+        return PRESETS[name]()
     path = Path(spec)
     if path.suffix.lower() in {".yaml", ".yml", ".toml"}:
         from loadwise.scenarios.files import load_scenario_file
 
         return load_scenario_file(path)
-    raise ConfigError("--scenarios", f"unknown scenario set {str(spec)!r}; allowed: {', '.join(PRESETS)}, "
-                      "or a .yaml/.toml file")
+    aliases = ", ".join(f"{a} for {n}" for a, n in ALIASES.items())
+    raise ConfigError("scenarios", f"unknown scenario set {str(spec)!r}; allowed: {', '.join(PRESETS)} "
+                      f"(aliases: {aliases}), or a .yaml/.toml file")

@@ -1,9 +1,10 @@
 """Scenarios and weighted scenario sets: the loads a tuned system must hold up under.
 
 A deterministic set evaluates every scenario and aggregates per-scenario means with
-fixed weights (the seed's recommendation). A stochastic set draws scenario parameters
-from distributions for every replicate; it is kept so that the two approaches can be
-compared (draws are seeded, so it is reproducible, unlike the seed's `random.choice`).
+fixed weights (what the scenario-weighting study recommends). A stochastic set draws
+scenario parameters from distributions for every replicate; it is kept so that the two
+approaches can be compared (draws are seeded, so it is reproducible, unlike the
+study's `random.choice`).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ the objective:
     timeout: 60          # seconds; a run past it is a failed run
     knobs:
       - {name: resources, type: int, default: 32, low: 1, search: [16, 128], log: true}
+      - {name: queue, type: str, default: fcfs, choices: [fcfs, edf], search: [fcfs, edf]}
     scenario_params:
       - {name: traffic, type: float, default: 8, low: 0}
     objective: {metric: score, direction: maximize, failure_value: -1.0e6}
@@ -28,11 +29,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from loadwise.errors import ConfigError, RunFailed
-from loadwise.systems.base import Metrics, Objective
 from loadwise.params import Param, resolve
+from loadwise.systems.base import Metrics, Objective
 
 _TYPES = {"int": int, "float": float, "str": str}
 
@@ -45,15 +46,31 @@ class _ParamSpec(BaseModel):
     low: float | None = None
     high: float | None = None
     choices: list[Any] | None = None
-    search: tuple[float, float] | None = None
+    search: tuple[float, float] | list[str] | None = None  # a range for numbers, choices to try for strings
     log: bool = False
     help: str = ""
+
+    @model_validator(mode="after")
+    def _search_fits_type(self) -> _ParamSpec:
+        if self.search is None:
+            return self
+        if self.type == "str":
+            if not isinstance(self.search, list) or not self.search:
+                raise ValueError("a str knob searches a list of choices, e.g. search: [fcfs, edf]")
+            unknown = [c for c in self.search if self.choices and c not in self.choices]
+            if unknown:
+                raise ValueError(f"search choice {unknown[0]!r} is not one of the choices {self.choices}")
+            if self.log:
+                raise ValueError("log applies to numeric search ranges only")
+        elif not isinstance(self.search, tuple) or not self.search[0] < self.search[1]:
+            raise ValueError("a numeric knob searches a range [low, high] with low < high")
+        return self
 
     def to_param(self) -> Param:
         return Param(
             name=self.name, type=_TYPES[self.type], default=self.default, low=self.low,
             high=self.high, choices=tuple(self.choices) if self.choices else None,
-            search=self.search, log=self.log, help=self.help,
+            search=tuple(self.search) if self.search is not None else None, log=self.log, help=self.help,
         )
 
 
@@ -89,11 +106,20 @@ def load_spec_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def pydantic_error(path: str, exc: ValidationError) -> ConfigError:
-    """The first pydantic error as a ConfigError naming the field's dotted location."""
+def pydantic_error(path: str, data: Any, exc: ValidationError) -> ConfigError:
+    """The first pydantic error as a ConfigError naming the field's dotted location.
+
+    A list item that has a name (a knob, a scenario) is shown by its name, not its index.
+    """
     err = exc.errors()[0]
-    where = ".".join(str(part) for part in err["loc"]) or "(top level)"
-    return ConfigError(f"{path}: {where}", err["msg"])
+    loc = list(err["loc"])
+    if len(loc) >= 2 and isinstance(loc[1], int):
+        try:
+            loc[1] = data[loc[0]][loc[1]]["name"]
+        except (KeyError, IndexError, TypeError):
+            pass
+    where = ".".join(str(part) for part in loc) or "(top level)"
+    return ConfigError(f"{path}: {where}", err["msg"].removeprefix("Value error, "))
 
 
 class CommandSystem:
@@ -122,7 +148,7 @@ class CommandSystem:
         try:
             spec = _CommandSpec.model_validate(data)
         except ValidationError as exc:
-            raise pydantic_error(str(path), exc) from None
+            raise pydantic_error(str(path), data, exc) from None
         metric, direction = spec.objective.metric, spec.objective.direction
         objective = Objective(
             name=metric,

@@ -35,10 +35,10 @@ class Aggregate:
             try:
                 level = float(arg)
             except ValueError:
-                raise ConfigError("--aggregate", f"{text!r} is not allowed ({allowed})") from None
+                raise ConfigError("aggregate", f"{text!r} is not allowed ({allowed})") from None
             if (kind == "cvar" and 0 < level <= 1) or (kind == "meanstd" and 0 <= level < math.inf):
                 return cls(kind, level)
-        raise ConfigError("--aggregate", f"{text!r} is not allowed ({allowed})")
+        raise ConfigError("aggregate", f"{text!r} is not allowed ({allowed})")
 
     @property
     def linear(self) -> bool:

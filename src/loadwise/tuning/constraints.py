@@ -49,6 +49,6 @@ def parse_constraints(texts: Sequence[str]) -> list[Constraint]:
     for text in texts:
         match = _PATTERN.match(text)
         if not match:
-            raise ConfigError("--constraint", f"{text!r} is not allowed (METRIC<=NUMBER or METRIC>=NUMBER)")
+            raise ConfigError("constraints", f"{text!r} is not allowed (METRIC<=NUMBER or METRIC>=NUMBER)")
         out.append(Constraint(match.group(1), match.group(2), float(match.group(3))))
     return out

@@ -35,7 +35,12 @@ from loadwise.evaluate.seeds import run_seed
 from loadwise.scenarios.scenario import ScenarioSet
 from loadwise.systems.base import Objective
 from loadwise.tuning.aggregate import Aggregate
-from loadwise.tuning.stats import sample_stats, t_quantile, weighted_mean_variance, welch_df
+from loadwise.tuning.stats import (
+    sample_stats,
+    t_quantile,
+    weighted_mean_variance,
+    welch_df,
+)
 
 Cell = tuple[str, int]  # (scenario, replicate)
 
@@ -55,7 +60,7 @@ class StagePlan:
     ci_tol: float | None = None
     racing: bool = True
     delta: float = 0.05
-    order: str = "information"  # or "weight": the seed's preset, heaviest scenarios (normal, spike) first
+    order: str = "information"  # or "weight": the scenario-weighting study's rule, heaviest scenarios first
 
     def spec(self, config: Mapping[str, Any], cell: Cell, purpose: str = "search") -> RunSpec:
         scenario, rep = cell
@@ -117,8 +122,8 @@ class StageData:
     def order(self) -> list[str]:
         """Scenarios by weight × spread (most informative first); by weight until spreads are known.
 
-        With the "weight" preset the order is by weight alone: the seed's rule "test
-        [normal, spike]; all scenarios only if the uncertainty is high", where high
+        With the "weight" preset the order is by weight alone: the scenario-weighting
+        study's rule "test [normal, spike]; all scenarios only if the uncertainty is high", where high
         uncertainty means racing has not yet shown the config worse than the incumbent.
         """
         weights = self.plan.scenarios.weights

@@ -18,37 +18,36 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 import sqlalchemy
-from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
 from loadwise.errors import ConfigError
-from loadwise.evaluate import Evaluator, RunCache, make_backend
+from loadwise.evaluate import Evaluator, RunCache
 from loadwise.evaluate.cache import engine_options
 from loadwise.evaluate.runs import RunResult, canonical
-from loadwise.app.progress import make_progress
-from loadwise.app.rundir import new_run_dir, read_run_info, write_run_info
-from loadwise.scenarios import FidelitySchedule, ScenarioSet, get_scenario_set, make_schedule
-from loadwise.systems import get_system
-from loadwise.systems.base import Objective, System, get_objective, search_space
 from loadwise.params import resolve
+from loadwise.scenarios import FidelitySchedule, ScenarioSet
+from loadwise.systems.base import Objective, System, get_objective
 from loadwise.tuning.aggregate import Aggregate
 from loadwise.tuning.constraints import Constraint, parse_constraints
+from loadwise.tuning.progress import OnProgress
 from loadwise.tuning.racing import ConfigEvaluation, StageData, StagePlan
+from loadwise.tuning.space import search_distributions
 
 # Default absolute CI tolerances (objective units) for the built-in systems' objectives.
 DEFAULT_CI_TOL = {
     ("submitqueue", "default"): 15.0,  # developer-hours per 1000 changes; a run's sd is ~2-60 by scenario
-    ("submitqueue", "classic"): 3000.0,  # the seed's score: about -40,000 to -60,000 over seed5
+    ("submitqueue", "classic"): 3000.0,  # the published classic score: about -40,000 to -60,000 over sq-weighted5
     ("synthetic", "cost"): 0.25,
     ("synthetic", "score"): 0.25,
 }
 ACTIVE = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+SAMPLERS = ("tpe", "random")
+SCENARIO_ORDERS = ("information", "weight")
 
 
 @dataclass
@@ -91,32 +90,46 @@ class TrialRecord:
     note: str = ""
 
 
-class Tuner:
-    """One tuning run: settings, system, storage, evaluator; `run()` does the work."""
+def check_settings(settings: TuneSettings, system: System) -> None:
+    """Raise ConfigError for any setting a Tuner would reject.
 
-    def __init__(self, settings: TuneSettings, run_dir: Path, system: System | None = None,
-                 scenario_set: ScenarioSet | None = None, schedule: FidelitySchedule | None = None,
-                 jobs: int | None = None, backend: str = "local", address: str | None = None,
-                 progress: bool = True, resuming: bool = False) -> None:
+    It touches no storage and starts nothing, so the application can check a tune
+    before it creates a run folder.
+    """
+    get_objective(system, settings.objective)
+    Aggregate.parse(settings.aggregate)
+    parse_constraints(settings.constraints)
+    search_distributions(system)
+    if settings.sampler not in SAMPLERS:
+        raise ConfigError("sampler", f"{settings.sampler!r} is not allowed (one of {', '.join(SAMPLERS)})")
+    if settings.scenario_order not in SCENARIO_ORDERS:
+        raise ConfigError("scenario_order", f"{settings.scenario_order!r} is not allowed "
+                                            f"(one of {', '.join(SCENARIO_ORDERS)})")
+    if settings.min_replicates < 1 or settings.max_replicates < settings.min_replicates:
+        raise ConfigError("min_replicates", "need 1 <= min_replicates <= max_replicates")
+
+
+class Tuner:
+    """One tuning run on one RDB storage: its stage studies and run cache; `run()` searches.
+
+    The storage URL is the only place it writes: Optuna's tables and the run cache.
+    """
+
+    def __init__(self, settings: TuneSettings, storage_url: str, system: System, scenario_set: ScenarioSet,
+                 schedule: FidelitySchedule, resuming: bool = False) -> None:
+        check_settings(settings, system)
         self.settings = s = settings
         self.resuming = resuming
-        self.run_dir = run_dir
-        self.system = system if system is not None else get_system(s.system)
-        self.objective: Objective = get_objective(self.system, s.objective)
-        self.scenario_set = (scenario_set or get_scenario_set(s.scenarios)).checked(self.system.scenario_params)
-        self.schedule = schedule or make_schedule(s.fidelity, self.scenario_set, s.early_fidelity)
+        self.system = system
+        self.objective: Objective = get_objective(system, s.objective)
+        self.scenario_set = scenario_set.checked(system.scenario_params)
+        self.schedule = schedule.checked(self.scenario_set)
         self.aggregate = Aggregate.parse(s.aggregate)
         self.constraints: list[Constraint] = parse_constraints(s.constraints)
-        self.space = _distributions(self.system)
-        if s.scenario_order not in ("information", "weight"):
-            raise ConfigError("scenario_order", f"{s.scenario_order!r} is not allowed (one of information, weight)")
-        if s.min_replicates < 1 or s.max_replicates < s.min_replicates:
-            raise ConfigError("replicates", "need 1 <= min_replicates <= max_replicates")
-        self.storage_url = s.storage or f"sqlite:///{(run_dir / 'study.db').resolve()}"
-        self.storage = _open_storage(self.storage_url)
-        self.cache = RunCache(self.storage_url, s.study_name)
-        self.backend_args = (backend, jobs, s.timeout, address)
-        self.progress_enabled = progress
+        self.space = search_distributions(system)
+        self.storage_url = storage_url
+        self.storage = _open_storage(storage_url)
+        self.cache = RunCache(storage_url, s.study_name)
         self.plans = [
             StagePlan(k, self.scenario_set.subset(st.scenarios), st.fidelity, s.seed, self.objective,
                       self.aggregate, s.min_replicates, s.max_replicates, s.ci_tol,
@@ -126,7 +139,8 @@ class Tuner:
         self.studies = [self._study(k) for k in range(len(self.plans))]
         self.data = [StageData(p) for p in self.plans]
         self.records: list[TrialRecord] = []
-        self.evaluator: Evaluator | None = None
+        self.evaluator: Evaluator | None = None  # the one `run` was given
+        self.on_progress: OnProgress | None = None
         self.total = settings.trials
         self.finalized_from: int | None = None  # set when the study stopped before its full-set stage
         self.seen: set[tuple[int, int]] = set()  # (stage, Optuna trial number) already taken in
@@ -137,13 +151,11 @@ class Tuner:
         s = self.settings
         if s.sampler == "random":
             sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=s.seed * 1000 + k)
-        elif s.sampler == "tpe":
+        else:
             sampler = optuna.samplers.TPESampler(
                 seed=s.seed * 1000 + k, multivariate=True, constant_liar=True,
                 n_startup_trials=10 if k == 0 else max(1, s.promote),
             )
-        else:
-            raise ConfigError("sampler", f"{s.sampler!r} is not allowed (one of tpe, random)")
         direction = self.objective.direction
         return optuna.create_study(storage=self.storage, sampler=sampler, study_name=f"{s.study_name}.stage{k}",
                                    direction=direction, load_if_exists=True)
@@ -195,29 +207,24 @@ class Tuner:
 
     # the loop
 
-    def run(self) -> list[TrialRecord]:
-        """Run trials until `trials` (or the budget) is reached; returns every finished trial.
+    def run(self, evaluator: Evaluator, on_progress: OnProgress | None = None) -> list[TrialRecord]:
+        """Run trials on `evaluator` until `trials` (or the budget) is reached; returns every finished trial.
 
-        The evaluator (and its worker processes) stays open for validation and slices;
-        the caller closes it (`self.evaluator.close()`); on an error it is closed here.
+        The caller owns the evaluator: it goes on to validation and slices with the
+        same workers, and the caller closes it.
         """
+        self.evaluator, self.on_progress = evaluator, on_progress
         self._recover()
-        self.evaluator = Evaluator(make_backend(self.backend_args[0], self.system, self.backend_args[1],
-                                                self.backend_args[2], self.backend_args[3]), self.cache)
-        try:
-            with make_progress(disable=not self.progress_enabled) as bar:
-                self.total = self.settings.trials
-                task = bar.add_task("tune", total=self.total, completed=len(self.records))
-                self._loop(bar, task, self.settings.trials)
-                if not self.studies[-1].get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-                    self._finalize(bar, task)
-                self.sync()
-        except BaseException:
-            self.evaluator.close()
-            raise
+        self.total = self.settings.trials
+        self._report_progress()
+        self._loop(self.settings.trials)
+        if not self.studies[-1].get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            self._finalize()
+        self.sync()
+        self._report_progress()
         return self.records
 
-    def _loop(self, bar: Any, task: Any, trials: int, only_stage: int | None = None) -> None:
+    def _loop(self, trials: int, only_stage: int | None = None) -> None:
         evaluator = self.evaluator
         active: list[ConfigEvaluation] = []
         stage_of: dict[int, int] = {}
@@ -238,8 +245,7 @@ class Tuner:
             for e in [e for e in active if e.status != "running" and not e.waiting]:
                 active.remove(e)
                 self._finish(e, stage_of.pop(id(e)))
-                bar.update(task, advance=1)
-            bar.update(task, info=self._info())
+            self._report_progress()
 
     def _start_trial(self, active: list[ConfigEvaluation], stage_of: dict[int, int], trials: int,
                      only_stage: int | None) -> ConfigEvaluation | None:
@@ -311,7 +317,7 @@ class Tuner:
         weights = data.plan.scenarios.weights
         return [c.violation(data.metrics[key], weights) for c in self.constraints]
 
-    def _finalize(self, bar: Any, task: Any) -> None:
+    def _finalize(self) -> None:
         """The study stopped before its last stage: evaluate the best configs found on the full set."""
         last = len(self.studies) - 1
         reached = [k for k, st in enumerate(self.studies) if st.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
@@ -320,14 +326,15 @@ class Tuner:
         self._promote(last, reached[-1], finalization=True)
         self.finalized_from = reached[-1]
         self.total += self.settings.promote
-        bar.update(task, total=self.total)
-        self._loop(bar, task, trials=10**9, only_stage=last)
+        self._loop(trials=10**9, only_stage=last)
 
-    def _info(self) -> str:
+    def _report_progress(self) -> None:
+        if self.on_progress is None:
+            return
         ev = self.evaluator
         best = self.best()
         best_text = f"best {best[1]:.5g} (full set)" if best else "best: none on the full set yet"
-        return f"sims {ev.executed} run + {ev.reused} cached · {best_text}"
+        self.on_progress(len(self.records), self.total, f"sims {ev.executed} run + {ev.reused} cached · {best_text}")
 
     # results
 
@@ -366,21 +373,6 @@ def _record_from_trial(t: optuna.trial.FrozenTrial, k: int, config: dict[str, An
     return TrialRecord(number, k, config, "dropped", partial, math.nan, means, reps, t.user_attrs.get("dropped", ""))
 
 
-def _distributions(system: System) -> dict[str, Any]:
-    space = {}
-    for p in search_space(system):
-        low, high = p.search
-        if p.type is int:
-            space[p.name] = IntDistribution(int(low), int(high), log=p.log)
-        elif p.type is float:
-            space[p.name] = FloatDistribution(float(low), float(high), log=p.log)
-        else:
-            raise ConfigError(p.name, "only int and float knobs can be searched")
-    if not space:
-        raise ConfigError("system", f"{system.name} has no knobs with a search range")
-    return space
-
-
 def _open_storage(url: str, attempts: int = 10) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage; retried because processes starting together race to create its tables."""
     for attempt in range(attempts):
@@ -391,24 +383,6 @@ def _open_storage(url: str, attempts: int = 10) -> optuna.storages.RDBStorage:
                 raise
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")
-
-
-def prepare_run(settings: TuneSettings, out: str | Path | None, resume: str | Path | None
-                ) -> tuple[TuneSettings, Path]:
-    """The run folder and the settings to use: a new folder, or the saved settings of `resume`."""
-    if resume is not None:
-        run_dir = Path(resume)
-        saved = read_run_info(run_dir, "tune")["config"]
-        known = {f for f in TuneSettings.__dataclass_fields__}
-        restored = TuneSettings(**{k: v for k, v in saved.items() if k in known})
-        if settings.trials:
-            restored.trials = settings.trials  # a resume may extend the study
-        return restored, run_dir
-    run_dir = new_run_dir("tune", out)
-    if (run_dir / "run.json").exists():
-        raise ConfigError("--out", f"{run_dir} already holds a run; use --resume {run_dir} to continue it")
-    write_run_info(run_dir, "tune", asdict(settings))
-    return settings, run_dir
 
 
 def ci_tol_default(system: System, objective: Objective) -> float | None:

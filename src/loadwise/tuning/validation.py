@@ -13,20 +13,24 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from loadwise.evaluate import Evaluator, RunResult
-from loadwise.report import Report
+from loadwise.evaluate import Evaluator
 from loadwise.scenarios import ScenarioSet
 from loadwise.systems.base import Objective
 from loadwise.tuning.aggregate import Aggregate
+from loadwise.tuning.progress import OnProgress, run_counted
 from loadwise.tuning.racing import StagePlan
-from loadwise.tuning.stats import ci_half_width, paired_weighted_difference, sample_stats
+from loadwise.tuning.stats import (
+    ci_half_width,
+    paired_weighted_difference,
+    sample_stats,
+)
 
 
 @dataclass
@@ -39,24 +43,13 @@ class ValidationResult:
     baseline: str | None
     replicates: int
     direction: str
-    paths: dict[str, Any] = field(default_factory=dict)
+    paths: dict[str, Any] = field(default_factory=dict)  # the report's files, once a verb has written it
 
     @property
     def best(self) -> str:
         """Name of the config with the best validated objective."""
         col = self.summary.set_index("config")["objective"]
         return str(col.idxmin() if self.direction == "minimize" else col.idxmax())
-
-    def add_to(self, report: Report) -> Report:
-        report.table(self.summary, caption=(
-            f"Fresh seeds never used in search, {self.replicates} replicates per scenario; "
-            f"objective ± 95 % CI; difference to {self.baseline or 'no baseline'} paired on the same seeds"),
-            floatfmt="{:.5g}")
-        wide = self.per_scenario.pivot(index="scenario", columns="config", values="mean")
-        order = [c for c in self.summary["config"] if c in wide.columns]
-        report.table(wide[order].reset_index(), caption="Per-scenario mean objective (fresh seeds)",
-                     floatfmt="{:.5g}")
-        return report
 
 
 def validate_configs(
@@ -68,14 +61,14 @@ def validate_configs(
     replicates: int,
     study_seed: int,
     baseline: str | None = None,
-    on_result: Callable[[RunResult], None] | None = None,
+    on_progress: OnProgress | None = None,
 ) -> ValidationResult:
     """Evaluate each config on every scenario × `replicates` fresh seeds and compare them."""
     replicates = max(2, int(replicates))
     plan = StagePlan(-1, scenario_set, 1.0, study_seed, objective, aggregate)
     cells = [(s, r) for s in scenario_set.names for r in range(replicates)]
     specs = {name: {cell: plan.spec(cfg, cell, purpose="validate") for cell in cells} for name, cfg in configs.items()}
-    results = evaluator.run_all([sp for by in specs.values() for sp in by.values()], on_result)
+    results = run_counted(evaluator, [sp for by in specs.values() for sp in by.values()], on_progress)
     weights = scenario_set.weights
     values: dict[str, dict[tuple[str, int], float]] = {
         name: {cell: results[sp.key].value(objective) for cell, sp in by.items()} for name, by in specs.items()}

@@ -1,7 +1,9 @@
-"""The seed's five load scenarios (seed `003_…txt`), as data.
+"""The five weighted load scenarios of the scenario-weighting study, as data.
 
-The weights sum to 1; each scenario sets the submit queue's scenario parameters
-`traffic`, `culprit_prob` and `test_stability` (the others keep their defaults).
+"Scenario Variation: Stochastic vs Deterministic Weighting" tunes the submit queue
+across these loads: normal, spike, low, flaky and crisis. The weights sum to 1; each
+scenario sets the scenario parameters `traffic`, `culprit_prob` and `test_stability`
+(the others keep their defaults).
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from loadwise.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class SeedScenario:
-    """One weighted load scenario of the seed."""
+class LoadScenario:
+    """One weighted load condition of the submit queue."""
 
     name: str
     weight: float
@@ -26,21 +28,21 @@ class SeedScenario:
         return {"traffic": self.traffic, "culprit_prob": self.culprit_prob, "test_stability": self.test_stability}
 
 
-SEED_SCENARIOS: dict[str, SeedScenario] = {
+WEIGHTED_SCENARIOS: dict[str, LoadScenario] = {
     s.name: s
     for s in (
-        SeedScenario("normal", 0.40, 8.0, 0.03, 1.00),
-        SeedScenario("spike", 0.25, 16.0, 0.04, 0.98),
-        SeedScenario("low", 0.15, 4.0, 0.02, 0.99),
-        SeedScenario("flaky", 0.10, 8.0, 0.03, 0.90),
-        SeedScenario("crisis", 0.10, 20.0, 0.08, 0.92),
+        LoadScenario("normal", 0.40, 8.0, 0.03, 1.00),
+        LoadScenario("spike", 0.25, 16.0, 0.04, 0.98),
+        LoadScenario("low", 0.15, 4.0, 0.02, 0.99),
+        LoadScenario("flaky", 0.10, 8.0, 0.03, 0.90),
+        LoadScenario("crisis", 0.10, 20.0, 0.08, 0.92),
     )
 }
 
 
-def seed_scenario(name: str, field: str = "scenario") -> SeedScenario:
-    """A seed scenario by name, or a ConfigError listing the names."""
+def weighted_scenario(name: str) -> LoadScenario:
+    """One of the weighted scenarios by name, or a ConfigError listing the names."""
     try:
-        return SEED_SCENARIOS[name]
+        return WEIGHTED_SCENARIOS[name]
     except KeyError:
-        raise ConfigError(field, f"unknown scenario {name!r}; allowed: {', '.join(SEED_SCENARIOS)}") from None
+        raise ConfigError("scenario", f"unknown scenario {name!r}; allowed: {', '.join(WEIGHTED_SCENARIOS)}") from None

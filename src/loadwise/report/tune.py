@@ -9,15 +9,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loadwise.report import Report
-from loadwise.scenarios.presets import SEED5_EXPECTED_DIFFERENCES
+from loadwise.evaluate import Evaluator
+from loadwise.report.document import Report
+from loadwise.report.validation import add_validation
+from loadwise.tuning.named import PREDICTED_ROBUST_SHIFTS
 from loadwise.tuning.tuner import TrialRecord, Tuner
 from loadwise.tuning.validation import ValidationResult
 
 
-def build_report(tuner: Tuner, records: list[TrialRecord], validation: ValidationResult | None,
-                 slices: pd.DataFrame | None, seconds: float, single_reference: Mapping[str, Any] | None) -> Report:
-    s, ev = tuner.settings, tuner.evaluator
+def tune_report(tuner: Tuner, evaluator: Evaluator, records: list[TrialRecord], validation: ValidationResult | None,
+                slices: pd.DataFrame | None, seconds: float, single_reference: Mapping[str, Any] | None) -> Report:
+    """The report of one tune; `evaluator` counts every simulation of the search, validation and slices."""
+    s, ev = tuner.settings, evaluator
     best = tuner.best()
     report = Report(f"Robust tune: {tuner.system.name} on {tuner.scenario_set.name}")
     report.heading("Summary")
@@ -26,15 +29,16 @@ def build_report(tuner: Tuner, records: list[TrialRecord], validation: Validatio
     for k, stage in enumerate(tuner.schedule.stages):
         done, dropped = int(counts.get((k, "complete"), 0)), int(counts.get((k, "dropped"), 0))
         stage_lines.append(f"stage {k} ({stage.label()}): {done} complete, {dropped} dropped by racing")
+    racing = f"on (δ = {s.delta:g})" if s.racing else "off"
     report.bullets([
-        f"objective: {tuner.objective.name} ({tuner.objective.direction}), aggregate {tuner.aggregate} "
-        f"over {tuner.scenario_set.describe()}",
+        (f"objective: {tuner.objective.name} ({tuner.objective.direction}), aggregate {tuner.aggregate} "
+         f"over {tuner.scenario_set.describe()}"),
         f"fidelity schedule {tuner.schedule.name}: " + "; ".join(stage_lines),
-        f"simulations: {ev.executed} run ({ev.failed} failed), {ev.reused} answered from the cache; "
-        f"{seconds:.1f} s wall-clock",
-        f"replicates {s.min_replicates}–{s.max_replicates} per scenario, CI tolerance "
-        f"{'none' if s.ci_tol is None else f'{s.ci_tol:g}'}, racing {'on (δ = %g)' % s.delta if s.racing else 'off'}, "
-        f"study seed {s.seed}, constraints: {', '.join(map(str, tuner.constraints)) or 'none'}",
+        (f"simulations: {ev.executed} run ({ev.failed} failed), {ev.reused} answered from the cache; "
+         f"{seconds:.1f} s wall-clock"),
+        (f"replicates {s.min_replicates}–{s.max_replicates} per scenario, CI tolerance "
+         f"{'none' if s.ci_tol is None else f'{s.ci_tol:g}'}, racing {racing}, "
+         f"study seed {s.seed}, constraints: {', '.join(map(str, tuner.constraints)) or 'none'}"),
         f"storage: {tuner.storage_url} (one Optuna study per stage: {s.study_name}.stage0 …)",
     ])
     if tuner.finalized_from is not None:
@@ -52,16 +56,16 @@ def build_report(tuner: Tuner, records: list[TrialRecord], validation: Validatio
     report.table(pd.DataFrame([config]), caption="Robust optimum", floatfmt="{:.4g}")
     if validation is not None:
         report.heading("Validation on fresh seeds")
-        validation.add_to(report)
+        add_validation(report, validation)
     report.heading("Single-scenario optimum vs robust optimum")
     same = tuner.objective.name == "classic"
-    report.paragraph("The seed predicted how a robust optimum differs from the single-scenario (normal-only) "
-                     "optimum, with its own objective (`classic` here). This run optimizes "
+    report.paragraph("The scenario-weighting study predicted how a robust optimum differs from the single-scenario "
+                     "(normal-only) optimum, with its own objective (`classic` here). This run optimizes "
                      f"`{tuner.objective.name}`" + (", the same objective." if same else
                                                     ", a different objective, so knobs may move differently."))
     report.table(_side_by_side(tuner, config, single_reference, validation), floatfmt="{:.4g}",
-                 caption="The seed's predicted differences of a robust optimum from the single-scenario "
-                         "optimum, and what happened here")
+                 caption="The scenario-weighting study's predicted differences of a robust optimum from the "
+                         "single-scenario optimum, and what happened here")
     report.heading("Optimization history")
     report.figure(_history_figure(tuner, records), "history",
                   "Objective per trial; each stage is its own objective (its own panel); crosses: dropped by racing")
@@ -84,7 +88,7 @@ def _side_by_side(tuner: Tuner, robust: Mapping[str, Any], published: Mapping[st
                   validation: ValidationResult | None) -> pd.DataFrame:
     single_stage = tuner.schedule.stages[0]
     own_single = tuner.stage_best(0) if len(single_stage.scenarios) == 1 and len(tuner.schedule.stages) > 1 else None
-    predictions = SEED5_EXPECTED_DIFFERENCES if tuner.system.name == "submitqueue" else {}
+    predictions = PREDICTED_ROBUST_SHIFTS.get(tuner.system.name, {})
     rows = []
     reference = published or own_single
     for p in tuner.space:
@@ -95,10 +99,9 @@ def _side_by_side(tuner: Tuner, robust: Mapping[str, Any], published: Mapping[st
             row[f"loadwise {single_stage.scenarios[0]}-only"] = own_single[p]
         row["loadwise robust"] = robust[p]
         pred = predictions.get(p)
-        row["seed predicts"] = f"{pred[0]} ({pred[1]})" if pred else ""
+        row["weighting study predicts"] = f"{pred[0]} ({pred[1]})" if pred else ""
         if reference is not None:
-            delta = float(robust[p]) - float(reference[p])
-            observed = "higher" if delta > 0 else "lower" if delta < 0 else "same"
+            observed = _shift(robust[p], reference[p])
             row["observed vs single"] = observed + ("" if not pred else " ✓" if observed == pred[0] else " ✗")
         rows.append(row)
     frame = pd.DataFrame(rows)
@@ -110,6 +113,14 @@ def _side_by_side(tuner: Tuner, robust: Mapping[str, Any], published: Mapping[st
                 extra[col] = values[name]
         frame = pd.concat([frame, pd.DataFrame([extra])], ignore_index=True)
     return frame
+
+
+def _shift(robust: Any, single: Any) -> str:
+    """How a knob moved from the single-scenario optimum: higher, lower, same, or another choice."""
+    if isinstance(robust, str):
+        return "same" if robust == single else "other choice"
+    delta = float(robust) - float(single)
+    return "higher" if delta > 0 else "lower" if delta < 0 else "same"
 
 
 def _history_figure(tuner: Tuner, records: list[TrialRecord]) -> Any:
