@@ -12,6 +12,7 @@ import pandas as pd
 from loadwise.evaluate import Evaluator
 from loadwise.report.document import Report
 from loadwise.report.validation import add_validation
+from loadwise.systems.base import family
 from loadwise.tuning.named import PREDICTED_ROBUST_SHIFTS
 from loadwise.tuning.tuner import TrialRecord, Tuner
 from loadwise.tuning.validation import ValidationResult
@@ -57,15 +58,16 @@ def tune_report(tuner: Tuner, evaluator: Evaluator, records: list[TrialRecord], 
     if validation is not None:
         report.heading("Validation on fresh seeds")
         add_validation(report, validation)
-    report.heading("Single-scenario optimum vs robust optimum")
-    same = tuner.objective.name == "classic"
-    report.paragraph("The scenario-weighting study predicted how a robust optimum differs from the single-scenario "
-                     "(normal-only) optimum, with its own objective (`classic` here). This run optimizes "
-                     f"`{tuner.objective.name}`" + (", the same objective." if same else
-                                                    ", a different objective, so knobs may move differently."))
-    report.table(_side_by_side(tuner, config, single_reference, validation), floatfmt="{:.4g}",
-                 caption="The scenario-weighting study's predicted differences of a robust optimum from the "
-                         "single-scenario optimum, and what happened here")
+    if single_reference is not None or family(tuner.system) in PREDICTED_ROBUST_SHIFTS:
+        report.heading("Single-scenario optimum vs robust optimum")
+        same = tuner.objective.name == "classic"
+        report.paragraph("The scenario-weighting study predicted how a robust optimum differs from the "
+                         "single-scenario (normal-only) optimum, with its own objective (`classic` here). This run "
+                         f"optimizes `{tuner.objective.name}`" + (", the same objective." if same else
+                                                                ", a different objective, so knobs may move differently."))
+        report.table(_side_by_side(tuner, config, single_reference, validation), floatfmt="{:.4g}",
+                     caption="The scenario-weighting study's predicted differences of a robust optimum from the "
+                             "single-scenario optimum, and what happened here")
     report.heading("Optimization history")
     report.figure(_history_figure(tuner, records), "history",
                   "Objective per trial; each stage is its own objective (its own panel); crosses: dropped by racing")
@@ -88,7 +90,7 @@ def _side_by_side(tuner: Tuner, robust: Mapping[str, Any], published: Mapping[st
                   validation: ValidationResult | None) -> pd.DataFrame:
     single_stage = tuner.schedule.stages[0]
     own_single = tuner.stage_best(0) if len(single_stage.scenarios) == 1 and len(tuner.schedule.stages) > 1 else None
-    predictions = PREDICTED_ROBUST_SHIFTS.get(tuner.system.name, {})
+    predictions = PREDICTED_ROBUST_SHIFTS.get(family(tuner.system), {})
     rows = []
     reference = published or own_single
     for p in tuner.space:

@@ -4,8 +4,10 @@
 study, built from the simulator's own scenario table (one source of truth);
 `sq-stochastic` is that study's stochastic-sampling example; `synthetic5` and
 `synthetic-stochastic` are the synthetic system's analogues (see
-`loadwise.systems.synthetic`). The names the sets had before they were named for what
-they hold stay accepted as aliases, so older run folders and scripts keep working.
+`loadwise.systems.synthetic`); `inframind-grid` is the serving system's InfraMind training
+grid, 4 rates × 5 budget tiers (`scenarios.grid`). The names the sets had before they
+were named for what they hold stay accepted as aliases, so older run folders and
+scripts keep working.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from loadwise.errors import ConfigError
+from loadwise.scenarios.grid import inframind_grid
 from loadwise.scenarios.scenario import Draw, Scenario, ScenarioSet
 
 
@@ -56,6 +59,7 @@ PRESETS = {
     "sq-stochastic": sq_stochastic,
     "synthetic5": synthetic5,
     "synthetic-stochastic": synthetic_stochastic,
+    "inframind-grid": inframind_grid,
 }
 
 # alias -> preset: the names the submit-queue sets had when they were named after the study's document

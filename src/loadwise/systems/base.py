@@ -92,6 +92,12 @@ class GroupRunner(Protocol):
     ) -> list[RunRecord]: ...
 
 
+def family(system: System) -> str:
+    """The system's name without its variant ('agentserve:greedy' -> 'agentserve'): what
+    per-system defaults and published figures are keyed by."""
+    return system.name.partition(":")[0]
+
+
 def search_space(system: System) -> list[Param]:
     """The knobs a tuner explores by default: those with a `search` range."""
     return [p for p in system.knobs if p.search is not None]

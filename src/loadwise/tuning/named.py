@@ -12,7 +12,7 @@ from typing import Any
 
 from loadwise.errors import ConfigError
 from loadwise.params import resolve
-from loadwise.systems.base import System
+from loadwise.systems.base import System, family
 
 NAMED_CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
     "submitqueue": {
@@ -22,6 +22,9 @@ NAMED_CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
     "synthetic": {
         "defaults": {},
         "normal-only-optimum": {"x1": 0.35, "x2": 0.60, "x3": 0.40, "x4": 0.50},
+    },
+    "agentserve": {
+        "defaults": {},  # the router's parameters and the servers' as profiled, first come first served
     },
 }
 
@@ -40,7 +43,7 @@ PREDICTED_ROBUST_SHIFTS: dict[str, dict[str, tuple[str, str, str]]] = {
 
 def named_configs(system: System, names: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """Resolved named configs of `system` (all of them when `names` is None)."""
-    known = NAMED_CONFIGS.get(system.name, {})
+    known = NAMED_CONFIGS.get(family(system), {})
     chosen = list(known) if names is None else names
     out = {}
     for name in chosen:
@@ -64,7 +67,7 @@ def published_baseline(names: Iterable[str]) -> str | None:
 
 def single_scenario_reference(system: System) -> Mapping[str, Any] | None:
     """The published single-scenario optimum, when the system has one."""
-    known = NAMED_CONFIGS.get(system.name, {})
+    known = NAMED_CONFIGS.get(family(system), {})
     for name in ("published-single-optimum", "normal-only-optimum"):
         if name in known:
             return resolve(system.knobs, known[name])

@@ -31,7 +31,7 @@ from loadwise.evaluate.cache import engine_options
 from loadwise.evaluate.runs import RunResult, canonical
 from loadwise.params import resolve
 from loadwise.scenarios import FidelitySchedule, ScenarioSet
-from loadwise.systems.base import Objective, System, get_objective
+from loadwise.systems.base import Objective, System, family, get_objective
 from loadwise.tuning.aggregate import Aggregate
 from loadwise.tuning.constraints import Constraint, parse_constraints
 from loadwise.tuning.progress import OnProgress
@@ -44,6 +44,9 @@ DEFAULT_CI_TOL = {
     ("submitqueue", "classic"): 3000.0,  # the published classic score: about -40,000 to -60,000 over sq-weighted5
     ("synthetic", "cost"): 0.25,
     ("synthetic", "score"): 0.25,
+    ("agentserve", "goodput"): 0.02,  # share of workflows; a 200-workflow cell's sd is ~0.03
+    ("agentserve", "accuracy"): 0.02,
+    ("agentserve", "violation_rate"): 0.02,
 }
 ACTIVE = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
 SAMPLERS = ("tpe", "random")
@@ -386,5 +389,5 @@ def _open_storage(url: str, attempts: int = 10) -> optuna.storages.RDBStorage:
 
 
 def ci_tol_default(system: System, objective: Objective) -> float | None:
-    return DEFAULT_CI_TOL.get((system.name, objective.name))
+    return DEFAULT_CI_TOL.get((family(system), objective.name))
 
