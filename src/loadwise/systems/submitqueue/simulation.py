@@ -1,7 +1,12 @@
-"""One run of the compiled model from checked parameters: pack arrays, run, name results."""
+"""One run of the compiled model from checked parameters: pack arrays, run, name results.
+
+A run's arrivals follow the daily pattern or replay a trace (`TraceArrivals`, read from
+a build history by trace.py).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,7 +16,24 @@ from loadwise.systems.submitqueue import kernel as k
 from loadwise.systems.submitqueue.metrics import build_metrics
 from loadwise.systems.submitqueue.params import TICK_HOURS
 from loadwise.systems.submitqueue.rng import stream_keys
-from loadwise.systems.submitqueue.trace import TraceArrivals
+
+
+@dataclass(frozen=True)
+class TraceArrivals:
+    """Arrivals replayed from a build history: one entry per change, sorted by tick.
+
+    `effect_ptr` indexes the changes' effects (CSR): change i affects tests
+    `effect_test[effect_ptr[i]:effect_ptr[i+1]]` with pass probabilities `effect_value[...]`
+    (only effects below 1.0 are kept).
+    """
+
+    tick: np.ndarray
+    effect_ptr: np.ndarray
+    effect_test: np.ndarray
+    effect_value: np.ndarray
+    ntests: int
+    ticks: int  # ticks the trace spans: last arrival tick + 1
+    marked_bad: int  # changes with is_bad=true
 
 
 _NO_TRACE = TraceArrivals(

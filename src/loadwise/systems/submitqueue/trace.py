@@ -21,30 +21,15 @@ import numpy as np
 
 from loadwise.errors import ConfigError
 from loadwise.systems.base import Metrics
+from loadwise.systems.submitqueue.params import SCENARIO_PARAMS
+from loadwise.systems.submitqueue.simulation import TraceArrivals, run_model
+from loadwise.systems.submitqueue.system import check_knobs, check_scenario, check_seed
 
 COLUMNS = ("change_number", "target", "creation_time_millis", "success", "flake", "timestamp", "hour", "is_bad")
 MS_PER_TICK = 3_600_000
 TRACE_TICK_HOURS = 1.0
 FLAKY_EFFECT = 0.5
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
-
-
-@dataclass(frozen=True)
-class TraceArrivals:
-    """Arrivals replayed from a build history: one entry per change, sorted by tick.
-
-    `effect_ptr` indexes the changes' effects (CSR): change i affects tests
-    `effect_test[effect_ptr[i]:effect_ptr[i+1]]` with pass probabilities `effect_value[...]`
-    (only effects below 1.0 are kept).
-    """
-
-    tick: np.ndarray
-    effect_ptr: np.ndarray
-    effect_test: np.ndarray
-    effect_value: np.ndarray
-    ntests: int
-    ticks: int  # ticks the trace spans: last arrival tick + 1
-    marked_bad: int  # changes with is_bad=true
 
 
 @dataclass
@@ -149,10 +134,6 @@ def replay_csv(path: str | Path, config: Mapping[str, Any] | None = None, seed: 
     Runs one tick past the last arrival so that every change gets a minibatch round;
     changes still verifying or waiting then are counted `in_flight`.
     """
-    from loadwise.systems.submitqueue.params import SCENARIO_PARAMS
-    from loadwise.systems.submitqueue.simulation import run_model
-    from loadwise.systems.submitqueue.system import check_knobs, check_scenario, check_seed
-
     knobs = check_knobs(config or {})
     trace = load_trace(path)
     scenario = check_scenario({p.name: p.default for p in SCENARIO_PARAMS})
