@@ -46,13 +46,13 @@ def main() -> None:
     print(f"{'input':<10} {'phase':<10} {'wall s':>8} {'cpu s':>8}")
     for name, source in (("parquet", args.dir / "parquet"), ("csv", csv_path)):
         total_w = total_c = 0.0
-        data, w, c = timed(lambda: load_telemetry(source))
+        data, w, c = timed(lambda source=source: load_telemetry(source))
         print(f"{name:<10} {'load':<10} {w:8.2f} {c:8.2f}")
         total_w, total_c = total_w + w, total_c + c
-        result, w, c = timed(lambda: audit(data))
+        result, w, c = timed(lambda data=data: audit(data))
         print(f"{name:<10} {'analysis':<10} {w:8.2f} {c:8.2f}")
         total_w, total_c = total_w + w, total_c + c
-        _, w, c = timed(lambda: write(result, args.dir / f"report-{name}"))
+        _, w, c = timed(lambda result=result, name=name: write(result, args.dir / f"report-{name}"))
         print(f"{name:<10} {'report':<10} {w:8.2f} {c:8.2f}")
         total_w, total_c = total_w + w, total_c + c
         print(f"{name:<10} {'TOTAL':<10} {total_w:8.2f} {total_c:8.2f}")

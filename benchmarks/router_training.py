@@ -95,10 +95,10 @@ def compare_reference(epochs: int, workflows: int, eval_workflows: int, out: Pat
     import numpy as np
     import torch
 
-    from loadwise.rl.constraint import Constraint
-    from loadwise.rl.evaluate import collapsed, evaluate_routers, mix_of, mix_shift
     from loadwise.app.train_router import train_router
     from loadwise.rl.config import REFERENCE_SETUP, TrainConfig
+    from loadwise.rl.constraint import Constraint
+    from loadwise.rl.evaluate import collapsed, evaluate_routers, mix_of, mix_shift
     from loadwise.rl.router import load_router
     from loadwise.systems.agentserve.routing import MODELS, STRATEGIES
 
@@ -127,7 +127,7 @@ def compare_reference(epochs: int, workflows: int, eval_workflows: int, out: Pat
             models, strategies = mix_of(ev, name, **({} if budget is None else {"budget": budget}))
             mixes.append({"router": name, "budget": "all" if budget is None else budget,
                           **{re.search(r"\d+B", m).group(0): v for m, v in zip(MODELS, 100 * models)},
-                          **{s: v for s, v in zip(STRATEGIES, 100 * strategies)},
+                          **dict(zip(STRATEGIES, 100 * strategies)),
                           "bust %": 100 * (np.nan if budget is None else
                                            c[c["budget"] == budget]["violation_rate"].mean())})
     print("\nReference setup vs ours (same training budget)")

@@ -46,7 +46,10 @@ if TYPE_CHECKING:
     from loadwise.scenarios.grid import RateBudgetGrid
     from loadwise.systems import get_system
 
-__all__ = ["__version__", *_API]
+__all__ = [
+    "RateBudgetGrid", "Scenario", "ScenarioSet", "TrainConfig", "__version__", "audit", "calibrate", "demo",
+    "evaluate_router", "get_system", "sweep", "train_router", "tune", "validate",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -7,9 +7,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from loadwise.errors import ConfigError
-from loadwise.systems.agentserve import Cell, make_router, run_cells
 from loadwise.rl.features import STEP_OBS_DIM
 from loadwise.rl.gym_env import AgentServeEnv
+from loadwise.systems.agentserve import Cell, make_router, run_cells
 from loadwise.systems.agentserve.routing import N_ACTIONS
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from loadwise.app.sweep import sweep
 from loadwise.cli import main
 from loadwise.systems.agentserve import telemetry
-from loadwise.app.sweep import sweep
 
 
 def _run(argv: list[str]) -> int:

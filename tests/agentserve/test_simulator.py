@@ -60,7 +60,7 @@ def test_telemetry_rows_have_the_schema_and_add_up(profiles):
     res = run_cells([Cell(50, 200, 300)], make_router("static-mix"), 1, profiles)[0]
     steps, wfs = res.steps, res.workflows
     assert list(steps.columns) == list(STEP_COLUMNS) and list(wfs.columns) == list(WORKFLOW_COLUMNS)
-    assert dict(steps.dtypes.astype(str)) == {k: v for k, v in STEP_COLUMNS.items()}
+    assert dict(steps.dtypes.astype(str)) == STEP_COLUMNS
     assert len(wfs) == 300 and wfs["n_steps"].sum() == len(steps)
     assert (steps.groupby("workflow_id")["is_decision"].sum() == 1).all()
     assert (steps["queue_depth"] == steps["running"] + steps["waiting"]).all()
@@ -143,7 +143,8 @@ def test_bad_router_answers_are_rejected(profiles):
             return self.actions(len(batch))
 
     ok_plan = make_router("random").plan
-    bad_roles = lambda b: Plan(np.zeros(len(b), int), np.full(len(b), 2), np.full((len(b), MAX_AGENTS), -1))
+    def bad_roles(b):
+        return Plan(np.zeros(len(b), int), np.full(len(b), 2), np.full((len(b), MAX_AGENTS), -1))
     with pytest.raises(ValueError, match="every agent needs a role"):
         run_cells([Cell(50, 50, 5)], Bad(bad_roles, lambda n: np.zeros(n, int)), 0, profiles)
     with pytest.raises(ValueError, match=r"int actions in \[0, 15\)"):

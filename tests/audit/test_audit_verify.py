@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 import loadwise
-from loadwise.systems.agentserve import Cell, make_router, run_cells
-from loadwise.systems.agentserve import telemetry
+from loadwise.systems.agentserve import Cell, make_router, run_cells, telemetry
 
 
 def _sweep(folder, rates, budgets=(10, 50, 200, 600, 1800), workflows=100, seed=11):

@@ -7,8 +7,8 @@ import textwrap
 import pytest
 
 from loadwise.errors import ConfigError, RunFailed
-from loadwise.systems import get_system
 from loadwise.params import Param, resolve
+from loadwise.systems import get_system
 from loadwise.systems.command import CommandSystem, parse_metrics
 
 PARAMS = [

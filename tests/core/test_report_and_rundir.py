@@ -6,9 +6,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
+from loadwise.app.rundir import new_run_dir, read_run_info, write_run_info
 from loadwise.errors import ConfigError
 from loadwise.report import Report
-from loadwise.app.rundir import new_run_dir, read_run_info, write_run_info
 
 
 def _report() -> Report:

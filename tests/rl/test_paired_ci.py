@@ -18,7 +18,7 @@ def evaluation():
 
 
 def test_kept_outcomes_are_the_cells_goodput(evaluation):
-    for (router, rate, budget), solved_within in evaluation.outcomes.items():
+    for (router, rate, budget), solved_within in evaluation.outcomes.items():  # noqa: B007, PERF102 - read by query()
         row = evaluation.cells.query("router == @router and rate == @rate and budget == @budget")
         assert len(solved_within) == 200
         assert solved_within.mean() == pytest.approx(float(row["goodput"].iloc[0]), abs=1e-12)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from loadwise.errors import ConfigError
 from loadwise.app.train_router import train_router as train
+from loadwise.errors import ConfigError
 from loadwise.rl.config import TrainConfig
 
 SMALL = dict(rates=(20.0, 200.0), budgets=(10.0, 200.0), workflows=25, minibatch_size=256, learning_rate=3e-3)

@@ -98,7 +98,7 @@ def test_missing_column_and_empty_files(tmp_path):
 def loadwise(*args):
     return subprocess.run(
         [sys.executable, "-c", "from loadwise.cli import main; main()", *args],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, check=False,
     )
 
 

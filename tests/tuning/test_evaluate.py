@@ -117,7 +117,8 @@ def test_unguarded_script_gets_a_clear_error_not_endless_respawns(tmp_path):
         "from loadwise.systems.synthetic import Synthetic\n"
         "Evaluator(LocalPool(Synthetic(), 1)).run_all([RunSpec({'x1': 0.2}, 's', {}, 0, 1)])\n"
     )
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          check=False)
     assert done.returncode != 0
     assert 'must guard that call with `if __name__ == "__main__":`' in done.stderr
 

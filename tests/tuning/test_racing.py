@@ -45,7 +45,7 @@ def test_clearly_worse_config_is_dropped_before_all_scenarios():
     dropped_early = 0
     for seed in range(5):
         data = stage(seed)
-        e, runs = evaluate(data, {"x1": 0.95, "x2": 0.05, "x3": 0.95, "x4": 0.05})
+        e, _runs = evaluate(data, {"x1": 0.95, "x2": 0.05, "x3": 0.95, "x4": 0.05})
         assert e.status == "dropped" and "worse than the incumbent" in e.drop_reason
         dropped_early += len({s for s, _ in data.values[e.key]}) < 5
     assert dropped_early == 5

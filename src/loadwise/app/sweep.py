@@ -114,9 +114,8 @@ def sweep(
     }
 
     run_dir = new_run_dir(RUN_KIND, out)
-    if (run_dir / "run.json").is_file():
-        if read_run_info(run_dir, RUN_KIND)["config"] != settings:
-            raise ConfigError("out", f"{run_dir} holds a sweep with a different configuration; use another folder")
+    if (run_dir / "run.json").is_file() and read_run_info(run_dir, RUN_KIND)["config"] != settings:
+        raise ConfigError("out", f"{run_dir} holds a sweep with a different configuration; use another folder")
     write_run_info(run_dir, RUN_KIND, settings)
     todo = [s for s in specs if not (_cell_dir(run_dir, s) / CELL_FILE).is_file()]
     per_cell, finished = int(workflows), len(specs) - len(todo)

@@ -132,7 +132,7 @@ def tune(
     resume: str | Path | None = None,
     seed: int = 0,
     out: str | Path | None = None,
-    ci_tol: float | None | str = "auto",
+    ci_tol: float | str | None = "auto",
     min_replicates: int = 1,
     max_replicates: int = 3,
     racing: bool = True,

@@ -50,8 +50,8 @@ def select_grid(telemetry: Telemetry, rates_target: list[float] | None = None,
     out = {
         "steps": int((~step_in).sum()),
         "workflows": int((~wf_in).sum()),
-        "steps_total": int(len(steps)),
-        "workflows_total": int(len(workflows)),
+        "steps_total": len(steps),
+        "workflows_total": len(workflows),
         "off_grid_rates": _counts(steps.loc[~steps["rate"].isin(rates), "rate"]),
         "off_grid_budgets": _counts(steps.loc[~steps["budget"].isin(budgets), "budget"]),
     }

@@ -9,6 +9,7 @@ the files.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,7 +77,7 @@ def run_audit(telemetry: Telemetry, options: AuditOptions | None = None) -> Audi
     present = {x["regime"] for x in labelled}
     missing = [g.name for g in regimes if g.name not in present]
     jumps = []
-    for a, b in zip(measured[:-1], measured[1:]):
+    for a, b in itertools.pairwise(measured):
         qa, qb = by_rate.loc[a, "mean_queue"], by_rate.loc[b, "mean_queue"]
         la, lb = by_rate.loc[a, "mean_latency"], by_rate.loc[b, "mean_latency"]
         jumps.append({"from": a, "to": b, "rate_ratio": b / a, "queue_from": _f(qa), "queue_to": _f(qb),
@@ -114,7 +115,7 @@ def run_audit(telemetry: Telemetry, options: AuditOptions | None = None) -> Audi
     findings = {
         "source": {
             "path": telemetry.source, "format": telemetry.format,
-            "steps": int(len(telemetry.steps)), "workflows": int(len(telemetry.workflows)),
+            "steps": len(telemetry.steps), "workflows": len(telemetry.workflows),
             "ignored_rows": telemetry.ignored_rows, "absent_fields": telemetry.absent,
         },
         "grid": grid.as_dict(),

@@ -136,5 +136,5 @@ def nice_rate(rate: float) -> float:
     """A rate rounded to two significant figures (what a person would put in a grid)."""
     if rate <= 0 or not math.isfinite(rate):
         return rate
-    digits = 1 - int(math.floor(math.log10(rate)))
+    digits = 1 - math.floor(math.log10(rate))
     return round(rate, digits) if digits > 0 else float(round(rate, digits))

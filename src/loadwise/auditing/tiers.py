@@ -13,6 +13,7 @@ difference may go undetected — the report says which.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -45,7 +46,7 @@ def compare_adjacent(tables: Tables, budgets: list[float], rates: list[float], a
     b = sorted(budgets)
     cells = tables.cells
     pairs = []
-    for lo, hi in zip(b[:-1], b[1:]):
+    for lo, hi in itertools.pairwise(b):
         viol = []
         for r in rates:
             k1, n1 = cells.loc[(r, lo), ["violations", "workflows"]]
@@ -99,7 +100,7 @@ def tier_changes(pairs: list[dict], space: dict, tightest_ci_high: float, violat
                 count[t] = count.get(t, 0) + 1
         remaining = [x for x in budgets if x not in drop]
 
-        def evenness(t: float) -> float:
+        def evenness(t: float, remaining: list[float] = remaining) -> float:
             rest = [x for x in remaining if x != t]
             return spacing(rest)["log_ratio_cv"] if len(rest) > 2 else 0.0
 
@@ -111,7 +112,7 @@ def tier_changes(pairs: list[dict], space: dict, tightest_ci_high: float, violat
         open_pairs = [p for p in open_pairs if choice not in p["tiers"]]
     gm = space["geometric_mean_ratio"]
     if len(budgets) >= 3 and math.isfinite(gm):
-        for (lo, hi), ratio in zip(zip(budgets[:-1], budgets[1:]), space["adjacent_ratios"]):
+        for (lo, hi), ratio in zip(itertools.pairwise(budgets), space["adjacent_ratios"]):
             if ratio > 2 * gm:
                 add.append({"budget": _nice(math.sqrt(lo * hi)), "reason": f"gap {lo:g} -> {hi:g} is x{ratio:.3g}, "
                             f"more than twice the typical adjacent ratio x{gm:.3g}"})
@@ -123,7 +124,7 @@ def tier_changes(pairs: list[dict], space: dict, tightest_ci_high: float, violat
 
 
 def _nice(x: float) -> float:
-    digits = 1 - int(math.floor(math.log10(x)))
+    digits = 1 - math.floor(math.log10(x))
     return round(x, digits) if digits > 0 else float(round(x, digits))
 
 

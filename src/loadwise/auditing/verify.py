@@ -49,7 +49,7 @@ def verify_rates(result: AuditResult, router: str = "static-mix", workflows: int
         points.append({
             **r, "simulated_queue": q,
             "simulated_idle_share": float((at["queue_depth"] < result.regimes[0].upper).mean()),
-            "simulated_regime": label(q, result.regimes), "steps": int(len(at)),
+            "simulated_regime": label(q, result.regimes), "steps": len(at),
             "model_mix": {str(k): float(v) for k, v in mix.items()},
             "strategy_mix": {str(k): float(v) for k, v in at["strategy"].value_counts(normalize=True).sort_index().items()},
         })

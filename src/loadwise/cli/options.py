@@ -16,8 +16,8 @@ def number_list(text: str | None, field: str) -> tuple[float, ...] | None:
     if text is None or not str(text).strip():
         return None
     values = []
-    for part in str(text).split(","):
-        part = part.strip()
+    for raw in str(text).split(","):
+        part = raw.strip()
         try:
             value = float(part)
         except ValueError:

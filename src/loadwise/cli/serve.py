@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -19,12 +18,12 @@ def sweep_cmd(
     workflows: int = typer.Option(1000, "--workflows", help="Workflows per cell."),
     seed: int = typer.Option(0, "--seed", help="Seed (shared by all cells: common random numbers)."),
     jobs: int = typer.Option(1, "--jobs", help="Worker processes."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/serve-sweep-<time>); "
+    out: Path | None = typer.Option(None, "--out", help="Run folder (default runs/serve-sweep-<time>); "
                                        "an existing one resumes."),
     pattern: str = typer.Option("poisson", "--pattern", help="poisson, microburst, sustained or replay."),
     discipline: str = typer.Option("fcfs", "--discipline", help="Queue order at each server: fcfs or edf."),
-    profiles: Optional[Path] = typer.Option(None, "--profiles", help="Model profile file (default: shipped)."),
-    replay: Optional[Path] = typer.Option(None, "--replay", help="Arrival times to replay (implies --pattern replay)."),
+    profiles: Path | None = typer.Option(None, "--profiles", help="Model profile file (default: shipped)."),
+    replay: Path | None = typer.Option(None, "--replay", help="Arrival times to replay (implies --pattern replay)."),
 ) -> None:
     """Simulate one router over a rate x budget grid; write telemetry, a table and a report."""
     from loadwise.app.progress import console
@@ -43,8 +42,8 @@ def sweep_cmd(
 def calibrate_cmd(
     telemetry_file: Path = typer.Argument(..., help="Role-step telemetry: a loadwise run folder, Parquet, or the "
                                           "reference system's CSV."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/serve-calibrate-<time>)."),
-    base: Optional[Path] = typer.Option(None, "--profiles", help="Profile file whose unfitted fields are kept "
+    out: Path | None = typer.Option(None, "--out", help="Run folder (default runs/serve-calibrate-<time>)."),
+    base: Path | None = typer.Option(None, "--profiles", help="Profile file whose unfitted fields are kept "
                                         "(default: shipped)."),
 ) -> None:
     """Fit service-time and accuracy parameters from telemetry; write profiles.yaml and a fit report."""

@@ -10,6 +10,7 @@ without losing the others' work.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -169,10 +170,8 @@ class LocalPool:
         self.queue.clear()
         for w in self.workers:
             if w.task is None:
-                try:
+                with contextlib.suppress(BrokenPipeError, OSError):
                     w.conn.send(None)
-                except (BrokenPipeError, OSError):
-                    pass
         for w in self.workers:
             w.process.join(timeout=2)
             if w.process.is_alive():
@@ -226,7 +225,7 @@ class RayBackend:
             task, started = self.running.pop(ref)
             try:
                 out.extend(self.ray.get(ref))
-            except Exception as exc:  # worker died or the task failed inside Ray
+            except Exception as exc:  # noqa: BLE001 - a worker that died or a task Ray failed is a failed run
                 reason = f"ray task failed: {type(exc).__name__}: {exc}"[:500]
                 out.extend(RunResult(spec, False, reason=reason, seconds=time.monotonic() - started) for spec in task)
         if self.timeout is not None:

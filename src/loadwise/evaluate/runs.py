@@ -79,7 +79,7 @@ def execute(system: System, spec: RunSpec) -> RunResult:
         metrics = system.run(dict(spec.config), dict(spec.params), spec.seed, spec.fidelity)
     except RunFailed as exc:
         return RunResult(spec, False, reason=exc.reason, seconds=time.perf_counter() - start)
-    except Exception as exc:  # a crashing simulator must not end the study
+    except Exception as exc:  # noqa: BLE001 - a crashing simulator must not end the study
         return RunResult(spec, False, reason=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start)
     return RunResult(spec, True, {k: float(v) for k, v in metrics.items()}, seconds=time.perf_counter() - start)
 
@@ -103,7 +103,7 @@ def execute_task(system: System, task: Task,
                                    first.fidelity, record=any(s.record for s in task), on_progress=on_progress)
     except RunFailed as exc:
         reason = exc.reason
-    except Exception as exc:  # a crashing simulator must not end the study
+    except Exception as exc:  # noqa: BLE001 - a crashing simulator must not end the study
         reason = f"{type(exc).__name__}: {exc}"
     else:
         share = (time.perf_counter() - start) / len(task)

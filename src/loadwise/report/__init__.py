@@ -5,6 +5,6 @@ import os
 # Reports are written on machines without a screen; never ask for a GUI backend.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from loadwise.report.document import Report  # noqa: E402
+from loadwise.report.document import Report
 
 __all__ = ["Report"]

@@ -139,7 +139,7 @@ class Evaluation:
             "targets": {
                 "cells": checks.to_dict(orient="records"),
                 "cells_met": int(checks["target_met"].sum()),
-                "cells_total": int(len(checks)),
+                "cells_total": len(checks),
                 "cells_where_oracle_meets": int(checks["oracle_meets"].sum()),
                 "cells_met_where_oracle_meets": int((checks["target_met"] & checks["oracle_meets"]).sum()),
                 "goodput_misses_significant": int(checks["miss_significant"].sum()),

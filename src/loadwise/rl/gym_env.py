@@ -26,7 +26,7 @@ are dispatched together once all are known.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -46,7 +46,7 @@ PLANNERS = {"reference": reference_plan, "budget-aware": budget_aware_plan}
 class AgentServeEnv(gym.Env):
     """One simulated cell; one (model, strategy) decision per step. See the module docstring."""
 
-    metadata = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(self, rate: float = 50.0, budget: float = 50.0, workflows: int = 200, pattern: str = "poisson",
                  planner: str = "budget-aware", profiles: Profiles | None = None) -> None:
@@ -83,7 +83,7 @@ class AgentServeEnv(gym.Env):
         obs, done, finished = self._next_decision()
         within = finished.workflow_latency <= finished.budget
         reward = float(np.sum(finished.solved & within))
-        info = {"cost": float(np.sum(~within)), "finished": int(len(finished)),
+        info = {"cost": float(np.sum(~within)), "finished": len(finished),
                 "solved": int(np.sum(finished.solved)), "sim_time": self._now()}
         return obs, reward, done, False, info
 

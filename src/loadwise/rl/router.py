@@ -26,6 +26,7 @@ from loadwise.rl.policies import ExecutorPolicy, PlannerPolicy, make_policies
 from loadwise.systems.agentserve.routers import reference_plan
 from loadwise.systems.agentserve.routing import MAX_AGENTS, N_STRATEGIES, Plan, PlanBatch, StepBatch
 
+
 @dataclass
 class DecisionLog:
     """Decisions of one policy in arrival order, as lists of per-batch arrays."""

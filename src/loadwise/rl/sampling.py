@@ -56,7 +56,7 @@ class CellSampling:
             w = np.asarray(self.weights, dtype=float)
             share = w / w.sum() * self.workflows * len(cells)
             counts = np.floor(share).astype(int)
-            remainder = int(round(share.sum())) - counts.sum()
+            remainder = round(share.sum()) - counts.sum()
             counts[np.argsort(-(share - counts), kind="stable")[:remainder]] += 1
         else:
             counts = np.full(len(cells), self.workflows)

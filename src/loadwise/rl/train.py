@@ -170,8 +170,8 @@ class Trainer:
         within = done.workflow_latency <= done.budget
         line = {
             "epoch": epoch,
-            "workflows": int(len(done)),
-            "role_steps": int(len(actions)),
+            "workflows": len(done),
+            "role_steps": len(actions),
             "reward": float(reward.mean()),
             "cost": float(cost.mean()),
             "goodput": float((done.solved & within).mean()),

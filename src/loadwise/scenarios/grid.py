@@ -15,6 +15,7 @@ idle and light regimes (`RECOMMENDED_GRID`, loadwise's default training grid).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ class RateBudgetGrid:
         for name, values in (("rates", self.rates), ("budgets", self.budgets)):
             if not values or not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values):
                 raise ConfigError(name, f"must be positive numbers, at least one, got {list(values)}")
-            if any(b <= a for a, b in zip(values, values[1:])):
+            if any(b <= a for a, b in itertools.pairwise(values)):
                 raise ConfigError(name, f"must be increasing and distinct, got {list(values)}")
         object.__setattr__(self, "rates", tuple(float(r) for r in self.rates))
         object.__setattr__(self, "budgets", tuple(float(b) for b in self.budgets))

@@ -8,7 +8,6 @@ for tunable knobs, the range searched by default) and the scenario-level paramet
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable

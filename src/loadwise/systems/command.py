@@ -21,6 +21,7 @@ its metrics as a JSON object of numbers on the last non-empty line of standard o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import tomllib
@@ -114,10 +115,8 @@ def pydantic_error(path: str, data: Any, exc: ValidationError) -> ConfigError:
     err = exc.errors()[0]
     loc = list(err["loc"])
     if len(loc) >= 2 and isinstance(loc[1], int):
-        try:
+        with contextlib.suppress(KeyError, IndexError, TypeError):
             loc[1] = data[loc[0]][loc[1]]["name"]
-        except (KeyError, IndexError, TypeError):
-            pass
     where = ".".join(str(part) for part in loc) or "(top level)"
     return ConfigError(f"{path}: {where}", err["msg"].removeprefix("Value error, "))
 

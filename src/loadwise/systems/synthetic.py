@@ -19,13 +19,13 @@ import hashlib
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from loadwise.errors import RunFailed
-from loadwise.systems.base import Metrics, Objective
 from loadwise.params import Param, resolve
+from loadwise.systems.base import Metrics, Objective
 
 KNOBS = ("x1", "x2", "x3", "x4")
 CURVATURE = np.array([4.0, 2.0, 1.0, 0.5])
@@ -63,8 +63,8 @@ class Synthetic:
     """The synthetic System (see the module docstring)."""
 
     name = "synthetic"
-    knobs = [Param(k, float, d, low=0.0, high=1.0, search=(0.0, 1.0)) for k, d in zip(KNOBS, DEFAULTS)]
-    scenario_params = [
+    knobs: ClassVar[list[Param]] = [Param(k, float, d, low=0.0, high=1.0, search=(0.0, 1.0)) for k, d in zip(KNOBS, DEFAULTS)]
+    scenario_params: ClassVar[list[Param]] = [
         Param("load", float, 1.0, low=0.0, help="moves the optimum"),
         Param("noise", float, 1.0, low=0.0, help="scales all noise"),
         Param("severity", float, 1.0, low=0.0, help="scales the cost"),
@@ -73,7 +73,7 @@ class Synthetic:
         Param("fault_above", float, 0.9, low=0.0, high=1.0),
         Param("seconds", float, 0.0, low=0.0, help="wall-clock time each run takes (imitates a slow simulator)"),
     ]
-    objectives = {
+    objectives: ClassVar[dict[str, Objective]] = {
         "cost": Objective("cost", "minimize", _cost, failure_value=100.0, description="expected quadratic cost + noise"),
         "score": Objective("score", "maximize", _score, failure_value=-100.0, description="10 − cost"),
     }

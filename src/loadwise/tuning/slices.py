@@ -44,10 +44,7 @@ def objective_slices(evaluator: Evaluator, plan: StagePlan, optimum: Mapping[str
                      points: int, on_progress: OnProgress | None = None) -> pd.DataFrame:
     """Rows (knob, value, objective, at_optimum) for each knob's slice through `optimum`."""
     cells = [(s, 0) for s in plan.scenarios.names]
-    configs = []
-    for p in space:
-        for v in slice_points(p, optimum[p.name], points):
-            configs.append((p.name, v, {**optimum, p.name: v}))
+    configs = [(p.name, v, {**optimum, p.name: v}) for p in space for v in slice_points(p, optimum[p.name], points)]
     specs = [(knob, v, [plan.spec(cfg, cell, purpose="slice") for cell in cells]) for knob, v, cfg in configs]
     results = run_counted(evaluator, [sp for _, _, sps in specs for sp in sps], on_progress)
     weights = plan.scenarios.weights

@@ -26,6 +26,7 @@ which biases theta towards the workflows' peer effects (stated in the report).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -228,8 +229,8 @@ def fit_accuracy(steps: pd.DataFrame, model: np.ndarray, prof: Profiles,
     out["theta"] = np.where(seen_m, theta, prof.theta)
     out["delta"] = np.where(seen_s, delta, prof.delta)
     out["kappa"] = np.where(seen_s, kappa, prof.kappa)
-    for k in np.flatnonzero(~seen_m):
-        notes.append(f"{prof.model_names[k]}: too few calls for accuracy; theta kept from the base profile")
+    notes += [f"{prof.model_names[k]}: too few calls for accuracy; theta kept from the base profile"
+              for k in np.flatnonzero(~seen_m)]
     return out, notes
 
 
@@ -287,7 +288,7 @@ def _latency_by_load(steps: pd.DataFrame, model: np.ndarray, prof: Profiles) -> 
     latency = steps["step_latency"].to_numpy(dtype=float)
     tokens = steps["output_tokens"].to_numpy(dtype=float)
     for m, name in enumerate(prof.model_names):
-        for lo, hi in zip(LOAD_BINS[:-1], LOAD_BINS[1:]):
+        for lo, hi in itertools.pairwise(LOAD_BINS):
             sel = (model == m) & (waiting == 0) & (running >= lo) & (running < hi) & (tokens > 0)
             if sel.sum() == 0:
                 continue

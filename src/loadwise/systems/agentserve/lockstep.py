@@ -222,7 +222,7 @@ class Lockstep:
         snapshot, work_s = self._server_state(self.active)
         rows = []
         for s, wf, ci in steps:
-            prompt, seen, shift = s.step_inputs(wf, ci)
+            prompt, _seen, shift = s.step_inputs(wf, ci)
             bonus, lenfac = s.call_bonus(wf, ci)
             slot = wf.tpl.slot[ci]
             rows.append((

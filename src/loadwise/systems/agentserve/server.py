@@ -20,9 +20,8 @@ INF = math.inf
 
 class Server:
     __slots__ = (
-        "tpot", "cap", "kv_capacity", "edf", "V", "t", "n", "running", "waiting", "seq",
-        "next_finish", "sum_vstart", "sum_prompt", "sum_work", "area", "completed", "sojourn",
-        "recent", "recent_weight",
+        "V", "area", "cap", "completed", "edf", "kv_capacity", "n", "next_finish", "recent", "recent_weight",
+        "running", "seq", "sojourn", "sum_prompt", "sum_vstart", "sum_work", "t", "tpot", "waiting",
     )
 
     def __init__(self, tpot_table: list[float], cap: int, kv_capacity: float, edf: bool,

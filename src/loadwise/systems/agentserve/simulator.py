@@ -11,6 +11,7 @@ answers back through `apply_plan` and `dispatch`. A simulation is a pure functio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
@@ -68,8 +69,8 @@ class Workflow:
     """A workflow in flight: its item, plan, and per-call state."""
 
     __slots__ = (
-        "wid", "arrival", "budget", "deadline", "level", "subject", "topology", "n_agents", "roles",
-        "tpl", "deps_left", "correct", "tokens", "dispatched", "decision_dispatch", "call_role",
+        "arrival", "budget", "call_role", "correct", "deadline", "decision_dispatch", "deps_left",
+        "dispatched", "level", "n_agents", "roles", "subject", "tokens", "topology", "tpl", "wid",
     )
 
     def __init__(self, wid: int, arrival: float, budget: float, level: int, subject: int) -> None:
@@ -177,7 +178,7 @@ class Simulation:
     def _complete(self, wf: Workflow, ci: int, submitted: float, t: float) -> None:
         tpl = wf.tpl
         entry = self._open_steps.pop((wf.wid, ci))
-        self.step_log.append(entry + (t - submitted,))
+        self.step_log.append((*entry, t - submitted))
         if ci == tpl.n_calls - 1:
             latency = t - wf.arrival
             excl = wf.decision_dispatch - wf.arrival
@@ -351,4 +352,4 @@ def _metrics(steps: np.ndarray, wfs: np.ndarray, budget: float, profiles: Profil
     return out
 
 
-__all__ = ["Cell", "DISCIPLINES", "SimResult", "Simulation", "Workflow"]
+__all__ = ["DISCIPLINES", "Cell", "SimResult", "Simulation", "Workflow"]

@@ -148,7 +148,7 @@ class AgentServe:
         if isinstance(fidelity, bool) or not isinstance(fidelity, (int, float)) or not 0 < fidelity <= 1:
             raise ConfigError("fidelity", f"expected a number in (0, 1], got {fidelity!r}")
         workflows = params["workflows"]
-        scaled = max(min(workflows, MIN_WORKFLOWS), int(math.ceil(workflows * fidelity)))
+        scaled = max(min(workflows, MIN_WORKFLOWS), math.ceil(workflows * fidelity))
         replay = None
         if params["pattern"] == "replay":
             if not params["arrivals"]:

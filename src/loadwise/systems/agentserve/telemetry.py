@@ -111,11 +111,11 @@ def write(folder: str | Path, steps: pd.DataFrame, workflows: pd.DataFrame) -> d
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, frame, schema, required, filename in (
+    for name, given, schema, required, filename in (
         ("steps", steps, STEP_COLUMNS, REQUIRED_STEP_FIELDS, STEPS_FILE),
         ("workflows", workflows, WORKFLOW_COLUMNS, REQUIRED_WORKFLOW_FIELDS, WORKFLOWS_FILE),
     ):
-        frame = derive_fields(frame, name)
+        frame = derive_fields(given, name)
         missing = [c for c in required if c not in frame.columns]
         if missing and len(frame):
             raise ConfigError(f"{name}.{missing[0]}", f"required column missing (required: {', '.join(required)})")

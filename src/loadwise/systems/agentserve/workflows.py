@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from loadwise.systems.agentserve.routing import MAX_AGENTS, ROLES, SUBJECTS, TOPOLOGIES
 
@@ -69,7 +69,7 @@ class Template:
         return len(self.agent)
 
 
-@lru_cache(maxsize=None)
+@cache
 def template(topology: int, n_agents: int) -> Template:
     """The call list of a plan shape (cached: there are 6 x 6 shapes)."""
     if not 0 <= topology < len(TOPOLOGIES):
@@ -119,7 +119,7 @@ def template(topology: int, n_agents: int) -> Template:
         depth[i] = 1 + max((depth[j] for j in dependents[i]), default=0)
     # the decision always uses draw column 0 and agent calls columns 1.., so the decision
     # faces the same draw whatever the plan (common random numbers across plans)
-    slot = tuple(range(1, decision + 1)) + (0,)
+    slot = (*tuple(range(1, decision + 1)), 0)
     return Template(topology, n, tuple(agent), tuple(deps), tuple(inputs), dependents, tuple(depth), slot)
 
 

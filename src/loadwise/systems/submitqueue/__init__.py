@@ -31,7 +31,11 @@ _API = {
     "replay_csv": "trace",
 }
 
-__all__ = sorted(_API)
+__all__ = [
+    "CLASSIC_METRICS", "GROUND_TRUTH_METRICS", "KNOBS", "SCENARIO_PARAMS", "WEIGHTED_SCENARIOS", "CostWeights",
+    "LoadScenario", "SubmitQueue", "check_knobs", "check_scenario", "classic_objective", "classic_score",
+    "cost_objective", "cost_terms", "load_trace", "replay_csv", "weighted_scenario",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -228,7 +228,7 @@ def fill_design(pool, offset, n, k, cols, salt, states):
 def _grow(a, need):
     """`a` copied into an array of at least `need` rows (doubling)."""
     cap = max(need, 2 * a.shape[0])
-    shape = (cap,) + a.shape[1:]
+    shape = (cap,) + a.shape[1:]  # noqa: RUF005 - numba builds this tuple; star-unpacking it does not
     b = np.empty(shape, a.dtype)
     b[: a.shape[0]] = a
     return b

@@ -7,11 +7,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from loadwise.errors import ConfigError
-from loadwise.systems.base import Metrics, Objective
 from loadwise.params import resolve
+from loadwise.systems.base import Metrics, Objective
 from loadwise.systems.submitqueue.objectives import CostWeights, classic_objective, cost_objective
 from loadwise.systems.submitqueue.params import (
-    KNOBS, MIN_MEASURED_TICKS, SCENARIO_BOOKKEEPING, SCENARIO_PARAMS,
+    KNOBS,
+    MIN_MEASURED_TICKS,
+    SCENARIO_BOOKKEEPING,
+    SCENARIO_PARAMS,
 )
 
 
@@ -34,7 +37,7 @@ def measured_ticks(ticks: int, fidelity: float) -> int:
     (or the full length when that is shorter)."""
     if isinstance(fidelity, bool) or not isinstance(fidelity, (int, float)) or not 0 < fidelity <= 1:
         raise ConfigError("fidelity", f"expected a number in (0, 1], got {fidelity!r}")
-    return max(min(ticks, MIN_MEASURED_TICKS), int(math.ceil(ticks * fidelity)))
+    return max(min(ticks, MIN_MEASURED_TICKS), math.ceil(ticks * fidelity))
 
 
 def check_seed(seed: Any) -> int:
