@@ -5,6 +5,7 @@ import pytest
 
 from loadwise.evaluate import Evaluator, InlineBackend, LocalPool, RunCache, RunSpec, execute, run_seed
 from loadwise.scenarios import get_scenario_set
+from loadwise.systems.agentserve import AgentServe
 from loadwise.systems.synthetic import Synthetic
 from loadwise.tuning.aggregate import Aggregate
 from loadwise.tuning.racing import StagePlan
@@ -75,12 +76,12 @@ def test_pool_survives_crash_and_hang_and_keeps_good_runs():
 
 
 def test_cache_answers_finished_runs(tmp_path):
-    cache = RunCache(f"sqlite:///{tmp_path / 'c.db'}", "study")
+    cache = RunCache(f"sqlite:///{tmp_path / 'c.db'}", "study", "system-a")
     ev = Evaluator(InlineBackend(SYSTEM), cache)
     specs = [RunSpec({"x1": v}, "s", {}, 0, 1) for v in (0.1, 0.2)]
     first = ev.run_all(specs)
     assert ev.executed == 2
-    again = Evaluator(InlineBackend(SYSTEM), RunCache(f"sqlite:///{tmp_path / 'c.db'}", "study"))
+    again = Evaluator(InlineBackend(SYSTEM), RunCache(f"sqlite:///{tmp_path / 'c.db'}", "study", "system-a"))
     second = again.run_all(specs)
     assert again.executed == 0 and again.reused == 2
     assert all(second[k].metrics == first[k].metrics and second[k].cached for k in first)
@@ -129,7 +130,7 @@ def test_a_task_runs_a_config_group_together_and_records_artifacts(tmp_path):
     system = AgentServe("least-loaded")
     cells = [{"rate": 20.0, "budget": 50.0, "workflows": 30}, {"rate": 200.0, "budget": 50.0, "workflows": 30}]
     specs = [RunSpec({}, f"c{i}", c, 0, 5, record=True) for i, c in enumerate(cells)]
-    cache = RunCache(f"sqlite:///{tmp_path / 'c.db'}", "study")
+    cache = RunCache(f"sqlite:///{tmp_path / 'c.db'}", "study", "system-a")
     done = Evaluator(InlineBackend(system), cache).run_all(specs, chunks=1)
     for spec in specs:
         result = done[spec.key]
@@ -153,3 +154,36 @@ def test_a_failing_group_fails_every_run_of_it():
     results = execute_task(AgentServe(), specs)
     assert [r.ok for r in results] == [False, False]
     assert all("replay pattern needs a file" in r.reason for r in results)
+
+
+def test_the_cache_never_answers_for_another_system_or_a_changed_simulator(tmp_path):
+    from loadwise.systems.base import identity
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    spec = RunSpec({"x1": 0.2}, "s", {}, 0, 1)
+    RunCache(url, "study", identity(SYSTEM)).put(execute(SYSTEM, spec))
+    assert RunCache(url, "study", identity(SYSTEM)).get(spec) is not None
+    assert RunCache(url, "study", "synthetic@0.1.0#changed-source").get(spec) is None
+    assert identity(SYSTEM).startswith("synthetic@") and identity(SYSTEM) != identity(AgentServe())
+
+
+def test_a_run_claimed_by_another_process_is_awaited_not_run_twice(tmp_path):
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    spec = RunSpec({"x1": 0.2}, "s", {}, 0, 1)
+    other = RunCache(url, "study", "sys")
+    assert other.claim(spec)  # another process is running it
+    mine = Evaluator(InlineBackend(SYSTEM), RunCache(url, "study", "sys"))
+    mine.submit(spec)
+    assert mine.busy() == 1 and mine.results(timeout=0.1) == []
+    other.put(execute(SYSTEM, spec))  # ... and stores it
+    done = mine.run_all([spec])
+    assert done[spec.key].cached and mine.executed == 0 and mine.duplicates == 0
+
+
+def test_a_claim_whose_owner_died_is_taken_over(tmp_path):
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    spec = RunSpec({"x1": 0.2}, "s", {}, 0, 1)
+    assert RunCache(url, "study", "sys").claim(spec)  # its owner never renews it
+    mine = Evaluator(InlineBackend(SYSTEM), RunCache(url, "study", "sys", claim_timeout=0.5))
+    done = mine.run_all([spec])
+    assert done[spec.key].ok and mine.executed == 1

@@ -19,7 +19,7 @@ from loadwise.app.tune import read_tune, tune
 from loadwise.app.validate import validate
 from loadwise.cli import main
 from loadwise.errors import ConfigError
-from loadwise.evaluate import Evaluator, InlineBackend
+from loadwise.evaluate import Evaluator, InlineBackend, LocalPool
 from loadwise.scenarios import get_scenario_set, make_schedule
 from loadwise.scenarios.files import scenario_set_to_data
 from loadwise.systems.command import CommandSystem
@@ -132,7 +132,7 @@ tune("synthetic", sys.argv[2], trials=40, fidelity="staged", out=sys.argv[1], ba
 
 def cached_keys(db):
     with sqlite3.connect(db) as conn:
-        return {k for (k,) in conn.execute("select key from loadwise_runs")}
+        return {k for (k,) in conn.execute("select key from loadwise_results")}
 
 
 def test_resume_after_kill_loses_and_reruns_nothing(tmp_path):
@@ -343,3 +343,44 @@ def test_the_tuner_reports_progress_and_writes_only_its_storage(tmp_path):
     assert [done for done, _, _ in calls] == sorted(done for done, _, _ in calls)
     assert "best" in calls[-1][2]
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("study.db")) == []
+
+
+def test_a_tune_is_a_function_of_its_seed_with_parallel_workers(tmp_path):
+    """Two runs of one tune on two worker processes take the same trials, runs and winner."""
+    def once(folder):
+        result = tune("synthetic", "synthetic5", trials=16, jobs=2, seed=3, out=tmp_path / folder,
+                      progress=False, validate_top=1, validate_replicates=2, slice_points=1)
+        runs = pd.read_parquet(tmp_path / folder / "runs.parquet").drop(columns="seconds")
+        trials = [(r.number, r.stage, r.config, r.state, r.value) for r in result.trials]
+        return result, runs, trials
+
+    first, runs_a, trials_a = once("a")
+    second, runs_b, trials_b = once("b")
+    assert trials_a == trials_b
+    pd.testing.assert_frame_equal(runs_a, runs_b)
+    assert first.best_config == second.best_config and first.simulations == second.simulations
+    one_worker = tune("synthetic", "synthetic5", trials=16, jobs=1, seed=3, out=tmp_path / "c", progress=False,
+                      validate_top=0, slice_points=0)
+    assert [(r.number, r.config, r.value) for r in one_worker.trials] == [t[:1] + t[2:3] + t[4:] for t in trials_a]
+
+
+def test_a_failed_run_is_kept_but_run_again_when_asked_again(tmp_path):
+    from loadwise.evaluate import RunCache, RunSpec
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    slow = RunSpec({"x1": 0.5}, "a", {"seconds": 0.3}, 0, 1)
+    first = Evaluator(LocalPool(Synthetic(), 1, timeout=0.1), RunCache(url, "s", "synthetic"))
+    try:
+        (failed,) = first.run_all([slow]).values()
+    finally:
+        first.close()
+    assert not failed.ok and failed.reason.startswith("timeout")
+    cache = RunCache(url, "s", "synthetic")
+    assert cache.get(slow) is None and not cache.get(slow, include_failed=True).ok
+    again = Evaluator(LocalPool(Synthetic(), 1, timeout=30), cache)  # a larger time limit rescues it
+    try:
+        (rescued,) = again.run_all([slow]).values()
+    finally:
+        again.close()
+    assert rescued.ok and again.executed == 1 and again.reused == 0
+    assert cache.get(slow).ok and cache.table()["ok"].tolist() == [True]

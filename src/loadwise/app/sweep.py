@@ -37,6 +37,7 @@ from loadwise.systems.agentserve.routing import STRATEGIES, model_size
 from loadwise.systems.agentserve.simulator import Cell
 from loadwise.systems.agentserve.system import AgentServe
 from loadwise.systems.agentserve.workload import load_arrivals
+from loadwise.systems.base import identity
 
 RUN_KIND = "serve-sweep"
 CACHE_FILE = "runs.db"
@@ -133,7 +134,7 @@ def sweep(
                 bar.update(task, completed=finished * per_cell, info=f"{finished}/{len(specs)} cells")
 
             name = backend or ("inline" if int(jobs) == 1 else "local")
-            cache = RunCache(f"sqlite:///{(run_dir / CACHE_FILE).resolve()}", RUN_KIND)
+            cache = RunCache(f"sqlite:///{(run_dir / CACHE_FILE).resolve()}", RUN_KIND, identity(system))
             evaluator = Evaluator(make_backend(name, system, int(jobs), on_progress=on_progress), cache)
             try:
                 evaluator.run_all(todo, on_result, chunks=int(jobs))

@@ -43,7 +43,7 @@ from loadwise.scenarios.fidelity import SCHEDULE_ALIASES, stages_from
 from loadwise.scenarios.files import scenario_set_from_data, scenario_set_to_data
 from loadwise.scenarios.presets import ALIASES
 from loadwise.systems import get_system
-from loadwise.systems.base import Objective, System, get_objective, search_space
+from loadwise.systems.base import Objective, System, get_objective, run_cost, search_space
 from loadwise.tuning import (
     Aggregate,
     TrialRecord,
@@ -199,9 +199,11 @@ def tune(
     try:
         run_dir = new_run_dir("tune", out) if resume is None else Path(resume)
         write_run_info(run_dir, "tune", {**asdict(settings), **extras})
+        # a resumed tune that owns its storage replays its search from the cache (Tuner._forget_trials)
         tuner = Tuner(settings, settings.storage or study_storage(run_dir), system_obj, scenario_set, schedule,
-                      resuming=resume is not None)
-        evaluator = Evaluator(workers, tuner.cache)  # the search's workers go on with validation and slices
+                      replay=resume is not None and settings.storage is None)
+        # the search's workers go on with validation and slices; budgets count warm-ups too
+        evaluator = Evaluator(workers, tuner.cache, cost=lambda spec: run_cost(system_obj, spec.params, spec.fidelity))
         with make_progress(disable=not progress) as bar:
             search_started = time.monotonic()
             try:
@@ -231,8 +233,8 @@ def tune(
     write_json(run_dir / "result.json", {
         "best_config": best[0] if best else None, "best_value": best[1] if best else None,
         "best_ci95": best[2] if best and math.isfinite(best[2]) else None,
-        "trials": len(records), "simulations": evaluator.executed, "cached": evaluator.reused, "seconds": seconds,
-        "search_seconds": search_seconds,
+        "trials": len(records), "simulations": evaluator.executed, "cached": evaluator.reused,
+        "full_length_runs": evaluator.executed_cost, "seconds": seconds, "search_seconds": search_seconds,
     })
     return TuneResult(run_dir, best[0] if best else None, best[1] if best else math.nan,
                       best[2] if best else math.nan, records, evaluator.executed, evaluator.reused, seconds,

@@ -24,7 +24,7 @@ from loadwise.report.validation import validation_report
 from loadwise.scenarios import ScenarioSet, get_scenario_set
 from loadwise.scenarios.files import scenario_set_to_data
 from loadwise.systems import get_system
-from loadwise.systems.base import System, get_objective
+from loadwise.systems.base import System, get_objective, identity, run_cost
 from loadwise.tuning import (
     Aggregate,
     Tuner,
@@ -105,9 +105,10 @@ def validate(
             write_run_info(folder, "validate", {"system": system_obj.name,
                                                 "scenario_set": scenario_set_to_data(scenario_set),
                                                 "configs": chosen, "replicates": replicates})
-            cache = RunCache(study_storage(folder), "loadwise")
+            cache = RunCache(study_storage(folder), "loadwise", identity(system_obj))
         with make_progress(disable=not progress) as bar:
-            result = validate_configs(Evaluator(workers, cache), chosen, scenario_set, obj, agg, replicates,
+            evaluator = Evaluator(workers, cache, cost=lambda spec: run_cost(system_obj, spec.params, spec.fidelity))
+            result = validate_configs(evaluator, chosen, scenario_set, obj, agg, replicates,
                                       seed or 0, baseline, task_callback(bar, "validate"))
     finally:
         workers.close()

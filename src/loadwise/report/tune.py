@@ -35,7 +35,8 @@ def tune_report(tuner: Tuner, evaluator: Evaluator, records: list[TrialRecord], 
         (f"objective: {tuner.objective.name} ({tuner.objective.direction}), aggregate {tuner.aggregate} "
          f"over {tuner.scenario_set.describe()}"),
         f"fidelity schedule {tuner.schedule.name}: " + "; ".join(stage_lines),
-        (f"simulations: {ev.executed} run ({ev.failed} failed), {ev.reused} answered from the cache; "
+        (f"simulations: {ev.executed} run ({ev.failed} failed; {ev.executed_cost:.1f} full-length runs' worth, "
+         f"warm-ups included), {ev.reused} answered from the cache; "
          f"{seconds:.1f} s wall-clock"),
         (f"replicates {s.min_replicates}–{s.max_replicates} per scenario, CI tolerance "
          f"{'none' if s.ci_tol is None else f'{s.ci_tol:g}'}, racing {racing}, "

@@ -8,10 +8,14 @@ for tunable knobs, the range searched by default) and the scenario-level paramet
 
 from __future__ import annotations
 
+import hashlib
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from loadwise import __version__
 from loadwise.errors import ConfigError
 from loadwise.params import Param
 
@@ -89,6 +93,48 @@ class GroupRunner(Protocol):
         record: bool = False,
         on_progress: Callable[[int, int], None] | None = None,
     ) -> list[RunRecord]: ...
+
+
+def run_cost(system: System, scenario: Mapping[str, Any], fidelity: float) -> float:
+    """How much one run simulates, in full-length runs of its scenario (1.0 = one full run).
+
+    Systems whose short runs keep a fixed part (the submit queue's warm-up) say so with
+    a `run_cost(scenario, fidelity)` method; for the others it is the fidelity.
+    """
+    own = getattr(system, "run_cost", None)
+    return float(own(scenario, fidelity)) if own is not None else float(fidelity)
+
+
+_SOURCE_SUFFIXES = (".py", ".yaml", ".yml", ".toml", ".json", ".csv")
+
+
+def files_fingerprint(paths: Sequence[str | Path]) -> str:
+    """A short hash of the content of files (folders: every source and data file under them)."""
+    digest = hashlib.sha256()
+    for path in map(Path, paths):
+        files = sorted(f for f in path.rglob("*") if f.suffix in _SOURCE_SUFFIXES) if path.is_dir() else [path]
+        for f in files:
+            digest.update(f.name.encode())
+            digest.update(f.read_bytes() if f.is_file() else b"<missing>")
+    return digest.hexdigest()[:16]
+
+
+def identity(system: System) -> str:
+    """What produced a result: the system's name, loadwise's version and a fingerprint of its
+    simulator, so that a cached result is never reused by a changed or another simulator.
+
+    A system may say what defines it with a `fingerprint()` method (e.g. its spec and data
+    files); otherwise its source is hashed: the package a built-in system lives in, or
+    the module that defines it.
+    """
+    own = getattr(system, "fingerprint", None)
+    if own is not None:
+        fingerprint = own()
+    else:
+        module = sys.modules[type(system).__module__]
+        source = Path(module.__file__)
+        fingerprint = files_fingerprint([source.parent if source.parent.name != "systems" else source])
+    return f"{system.name}@{__version__}#{fingerprint}"
 
 
 def family(system: System) -> str:

@@ -9,15 +9,25 @@ and evaluated there before anything is reported.
 
 Dropped challengers (racing) are told to Optuna as pruned with their partial estimate
 as the intermediate value, so samplers treat them as bad without mixing their partial
-values with complete ones. Every finished run is in the run cache (same database), so
-after a kill -9 or Ctrl-C, `resume` re-asks the interrupted trials and answers their
-finished runs from the cache.
+values with complete ones.
+
+The search proceeds in rounds whose size does not depend on the number of workers
+(`TuneSettings.parallel_trials`, `round_width`), and takes results in the order it asked
+for them, so a tune is a function of its seed: the same trials, runs and answer with one
+worker or many. Every finished run is in the run cache (same database), so after a
+kill -9 or Ctrl-C a resume replays the search from its first trial, answering every
+finished run from the cache, and goes on as if it had not been interrupted. Processes
+sharing a study keep their running trials alive with heartbeats; a trial whose process
+died is failed and asked again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +38,10 @@ from optuna.trial import TrialState
 from loadwise.errors import ConfigError
 from loadwise.evaluate import Evaluator, RunCache
 from loadwise.evaluate.cache import engine_options
-from loadwise.evaluate.runs import RunResult, canonical
+from loadwise.evaluate.runs import RunResult, RunSpec, canonical
 from loadwise.params import resolve
 from loadwise.scenarios import FidelitySchedule, ScenarioSet
-from loadwise.systems.base import Objective, System, family, get_objective
+from loadwise.systems.base import Objective, System, family, get_objective, identity
 from loadwise.tuning.aggregate import Aggregate
 from loadwise.tuning.constraints import Constraint, parse_constraints
 from loadwise.tuning.progress import OnProgress
@@ -49,6 +59,8 @@ DEFAULT_CI_TOL = {
     ("agentserve", "violation_rate"): 0.02,
 }
 ACTIVE = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+HEARTBEAT_S = 5  # how often a running trial says it is alive
+STALE_AFTER_S = 20  # a running trial silent this long belongs to a process that died
 SAMPLERS = ("tpe", "random")
 SCENARIO_ORDERS = ("information", "weight")
 
@@ -78,6 +90,12 @@ class TuneSettings:
     scenario_order: str = "information"
     budget: float | None = None
     timeout: float | None = None
+    # The search proceeds in rounds: up to `parallel_trials` trials are evaluated together,
+    # each round asks for at most `round_width` runs (round-robin over those trials), runs
+    # them all, then takes their results in request order. Neither depends on the number of
+    # workers, so a tune is a function of its seed alone, whatever runs it.
+    parallel_trials: int = 2
+    round_width: int = 4
 
 
 @dataclass
@@ -110,6 +128,9 @@ def check_settings(settings: TuneSettings, system: System) -> None:
                                             f"(one of {', '.join(SCENARIO_ORDERS)})")
     if settings.min_replicates < 1 or settings.max_replicates < settings.min_replicates:
         raise ConfigError("min_replicates", "need 1 <= min_replicates <= max_replicates")
+    for name in ("parallel_trials", "round_width"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(name, f"must be at least 1, got {getattr(settings, name)}")
 
 
 class Tuner:
@@ -119,10 +140,9 @@ class Tuner:
     """
 
     def __init__(self, settings: TuneSettings, storage_url: str, system: System, scenario_set: ScenarioSet,
-                 schedule: FidelitySchedule, resuming: bool = False) -> None:
+                 schedule: FidelitySchedule, replay: bool = False) -> None:
         check_settings(settings, system)
         self.settings = s = settings
-        self.resuming = resuming
         self.system = system
         self.objective: Objective = get_objective(system, s.objective)
         self.scenario_set = scenario_set.checked(system.scenario_params)
@@ -132,7 +152,9 @@ class Tuner:
         self.space = search_distributions(system)
         self.storage_url = storage_url
         self.storage = _open_storage(storage_url)
-        self.cache = RunCache(storage_url, s.study_name)
+        self.cache = RunCache(storage_url, s.study_name, identity(system))
+        if replay:
+            self._forget_trials()
         self.plans = [
             StagePlan(k, self.scenario_set.subset(st.scenarios), st.fidelity, s.seed, self.objective,
                       self.aggregate, s.min_replicates, s.max_replicates, s.ci_tol,
@@ -147,6 +169,7 @@ class Tuner:
         self.total = settings.trials
         self.finalized_from: int | None = None  # set when the study stopped before its full-set stage
         self.seen: set[tuple[int, int]] = set()  # (stage, Optuna trial number) already taken in
+        self.heartbeat = _Heartbeat(self.storage)
 
     # Optuna plumbing
 
@@ -166,14 +189,18 @@ class Tuner:
     def _asked(self) -> int:
         return sum(len(st.get_trials(deepcopy=False, states=ACTIVE)) for st in self.studies)
 
-    def _recover(self) -> None:
-        """Resume: trials a dead process left running are failed and enqueued again; then sync."""
-        if self.resuming:
-            for study in self.studies:
-                for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                    study.tell(t.number, state=TrialState.FAIL)
-                    study.enqueue_trial(t.params, user_attrs={"resumed_from": t.number})
-        self.sync()
+    def _forget_trials(self) -> None:
+        """Delete this tune's stage studies: a resume replays the search from its first trial.
+
+        The search is a function of its seed and of its runs' results, and every finished
+        run is in the cache, so the replay takes the same trials as the interrupted run
+        did (answering its runs from the cache) and goes on where it stopped, as if it had
+        never been interrupted. Only a tune that owns its storage replays; one that shares
+        a study with other processes joins it instead (`sync`, stale trials).
+        """
+        for k in range(len(self.schedule.stages)):
+            with contextlib.suppress(KeyError):
+                optuna.delete_study(study_name=f"{self.settings.study_name}.stage{k}", storage=self.storage)
 
     def sync(self) -> None:
         """Take in finished trials this process has not seen (earlier runs, other processes on the storage).
@@ -189,7 +216,7 @@ class Tuner:
                 self.seen.add((k, t.number))
                 config = resolve(self.system.knobs, t.params)
                 for scenario, rep in t.user_attrs.get("cells", []):
-                    hit = self.cache.get(plan.spec(config, (scenario, rep)))
+                    hit = self.cache.get(plan.spec(config, (scenario, rep)), include_failed=True)
                     if hit is not None:
                         data.record(hit)
                 if t.state == TrialState.COMPLETE:
@@ -217,38 +244,58 @@ class Tuner:
         same workers, and the caller closes it.
         """
         self.evaluator, self.on_progress = evaluator, on_progress
-        self._recover()
+        self.sync()
         self.total = self.settings.trials
         self._report_progress()
-        self._loop(self.settings.trials)
-        if not self.studies[-1].get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            self._finalize()
+        with self.heartbeat:
+            self._loop(self.settings.trials)
+            if not self.studies[-1].get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                self._finalize()
         self.sync()
         self._report_progress()
         return self.records
 
     def _loop(self, trials: int, only_stage: int | None = None) -> None:
-        evaluator = self.evaluator
+        """Rounds until no trial is left: start trials, ask their runs, run them all, take the results.
+
+        Results are taken in the order the runs were asked for, never in the order they
+        finish, and a trial is told to Optuna in trial order, so racing, replication and
+        the samplers see the same sequence with one worker or many.
+        """
         active: list[ConfigEvaluation] = []
         stage_of: dict[int, int] = {}
         while True:
-            while evaluator.busy() < evaluator.capacity:
-                spec = next((s for e in active if (s := e.next_spec()) is not None), None)
-                if spec is not None:
-                    evaluator.submit(spec)
-                    continue
+            while len(active) < self.settings.parallel_trials:
                 started = self._start_trial(active, stage_of, trials, only_stage)
                 if started is None:
                     break
                 active.append(started)
             if not active:
                 return
-            for result in evaluator.results(timeout=0.5):
-                self._deliver(result, active, stage_of)
+            specs = self._round(active)
+            if specs:
+                results = self.evaluator.run_all(specs)
+                for spec in specs:
+                    self._deliver(results[spec.key], active, stage_of)
             for e in [e for e in active if e.status != "running" and not e.waiting]:
                 active.remove(e)
                 self._finish(e, stage_of.pop(id(e)))
             self._report_progress()
+
+    def _round(self, active: list[ConfigEvaluation]) -> list[RunSpec]:
+        """The runs of one round: the active trials' next runs, round-robin in trial order, distinct."""
+        specs: dict[str, RunSpec] = {}
+        wanting = list(active)
+        while wanting and len(specs) < self.settings.round_width:
+            for e in list(wanting):
+                if len(specs) >= self.settings.round_width:
+                    break
+                spec = e.next_spec()
+                if spec is None:
+                    wanting.remove(e)
+                else:
+                    specs.setdefault(spec.key, spec)
+        return list(specs.values())
 
     def _start_trial(self, active: list[ConfigEvaluation], stage_of: dict[int, int], trials: int,
                      only_stage: int | None) -> ConfigEvaluation | None:
@@ -263,10 +310,14 @@ class Tuner:
                 return None
         if any(stage_of[id(e)] != k for e in active):
             return None  # a stage starts once the previous one has finished (promotion needs its results)
+        self._fail_stale_trials()
         self.sync()
         if k > 0 and only_stage is None and not self.studies[k].get_trials(deepcopy=False):
             self._promote(k, k - 1)
-        trial = self.studies[k].ask(self.space)
+        with warnings.catch_warnings():  # heartbeats are recorded by `_Heartbeat`, not by Study.optimize
+            warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+            trial = self.studies[k].ask(self.space)
+        self.heartbeat.add(trial._trial_id)
         config = resolve(self.system.knobs, trial.params)
         trial.set_user_attr("number", self._asked())
         evaluation = ConfigEvaluation(self.data[k], config, trial)
@@ -285,8 +336,16 @@ class Tuner:
             if e.wants(result.spec.key):
                 e.on_result(result)
 
+    def _fail_stale_trials(self) -> None:
+        """Trials of processes that died (no heartbeat for STALE_AFTER_S) are failed and asked again."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            for study in self.studies:
+                optuna.storages.fail_stale_trials(study)
+
     def _finish(self, e: ConfigEvaluation, k: int) -> None:
         data, study, trial = self.data[k], self.studies[k], e.trial
+        self.heartbeat.discard(trial._trial_id)
         self.seen.add((k, trial.number))
         cells = sorted(data.values[e.key])
         trial.set_user_attr("cells", [list(c) for c in cells])
@@ -376,11 +435,58 @@ def _record_from_trial(t: optuna.trial.FrozenTrial, k: int, config: dict[str, An
     return TrialRecord(number, k, config, "dropped", partial, math.nan, means, reps, t.user_attrs.get("dropped", ""))
 
 
+class _Heartbeat:
+    """Records, every HEARTBEAT_S, that this process's running trials are alive.
+
+    Processes sharing a study fail a trial whose heartbeat is older than STALE_AFTER_S
+    (its process died) and ask it again (`Tuner._fail_stale_trials`). Optuna records
+    heartbeats itself only inside `Study.optimize`; the tuner asks and tells.
+    """
+
+    def __init__(self, storage: optuna.storages.RDBStorage) -> None:
+        self.storage = storage
+        self.trial_ids: set[int] = set()
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def add(self, trial_id: int) -> None:
+        with self.lock:
+            self.trial_ids.add(trial_id)
+        self.storage.record_heartbeat(trial_id)
+
+    def discard(self, trial_id: int) -> None:
+        with self.lock:
+            self.trial_ids.discard(trial_id)
+
+    def _beat(self) -> None:
+        while not self.stop.wait(HEARTBEAT_S):
+            with self.lock:
+                alive = list(self.trial_ids)
+            for trial_id in alive:
+                self.storage.record_heartbeat(trial_id)
+
+    def __enter__(self) -> _Heartbeat:
+        self.stop.clear()
+        self.thread = threading.Thread(target=self._beat, name="loadwise-heartbeat", daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
 def _open_storage(url: str, attempts: int = 10) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage; retried because processes starting together race to create its tables."""
+    """Optuna's RDB storage with heartbeats; retried because processes starting together race to create its tables."""
     for attempt in range(attempts):
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_options(url))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine_options(url), heartbeat_interval=HEARTBEAT_S,
+                    grace_period=STALE_AFTER_S,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
         except sqlalchemy.exc.DBAPIError:  # "table exists", duplicate schema version
             if attempt == attempts - 1:
                 raise

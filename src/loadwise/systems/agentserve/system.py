@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,12 +24,12 @@ import numpy as np
 from loadwise.errors import ConfigError
 from loadwise.params import Param, resolve
 from loadwise.systems.agentserve.lockstep import Lockstep
-from loadwise.systems.agentserve.profiles import Profiles, load_profiles
+from loadwise.systems.agentserve.profiles import Profiles, load_profiles, shipped_profile_path
 from loadwise.systems.agentserve.routers import STATIC_MIX, GreedyRouter, StaticMixRouter, make_router
 from loadwise.systems.agentserve.routing import Router
 from loadwise.systems.agentserve.simulator import DISCIPLINES, Cell
 from loadwise.systems.agentserve.workload import PATTERNS, load_arrivals
-from loadwise.systems.base import Metrics, Objective, RunRecord
+from loadwise.systems.base import Metrics, Objective, RunRecord, files_fingerprint
 
 MIN_WORKFLOWS = 50  # a low-fidelity run still simulates this many workflows (or all, if fewer)
 _MIX_KNOBS = tuple(f"weight_{size}" for size in ("3b", "8b", "14b", "24b", "32b"))
@@ -121,6 +122,11 @@ class AgentServe:
     def __repr__(self) -> str:
         return f"AgentServe(router={self.router!r}, profiles={self.profiles_path!r})"
 
+    def fingerprint(self) -> str:
+        """The simulator's source and the profile file in use define its results."""
+        profiles = self.profiles_path or shipped_profile_path()
+        return files_fingerprint([Path(__file__).parent, profiles])
+
     # building a run
 
     def profiles(self, config: Mapping[str, Any]) -> Profiles:
@@ -162,6 +168,11 @@ class AgentServe:
         if path not in self._replays:
             self._replays[path] = tuple(load_arrivals(path).tolist())
         return self._replays[path]
+
+    def run_cost(self, scenario: Mapping[str, Any], fidelity: float) -> float:
+        """Workflows a run at `fidelity` simulates, per workflow of a full-length run."""
+        workflows = resolve(self.scenario_params, scenario)["workflows"]
+        return max(min(workflows, MIN_WORKFLOWS), math.ceil(workflows * fidelity)) / workflows
 
     # running
 

@@ -80,5 +80,11 @@ class SubmitQueue:
         ticks = measured_ticks(params["ticks"], fidelity)
         return run_model(knobs, params, check_seed(seed), warmup_ticks=params["warmup_ticks"], ticks=ticks)
 
+    def run_cost(self, scenario: Mapping[str, Any], fidelity: float) -> float:
+        """Ticks a run at `fidelity` simulates, warm-up included, per tick of a full-length run."""
+        params = check_scenario(scenario)
+        warmup, ticks = params["warmup_ticks"], params["ticks"]
+        return (warmup + measured_ticks(ticks, fidelity)) / (warmup + ticks)
+
     def __repr__(self) -> str:
         return f"SubmitQueue(cost_weights={self.cost_weights!r})"
