@@ -190,6 +190,8 @@ def tune(
     else:
         previous = read_tune(resume, trials)
         settings, scenario_set, schedule = previous.settings, previous.scenario_set, previous.schedule
+        if timeout is not None:  # a larger limit rescues runs that timed out: failed runs run again
+            settings.timeout = timeout
         system_obj = get_system(settings.system) if isinstance(system, str) else system
         check_settings(settings, system_obj)
         extras = {k: v for k, v in previous.config.items() if k not in TuneSettings.__dataclass_fields__}
@@ -234,7 +236,8 @@ def tune(
         "best_config": best[0] if best else None, "best_value": best[1] if best else None,
         "best_ci95": best[2] if best and math.isfinite(best[2]) else None,
         "trials": len(records), "simulations": evaluator.executed, "cached": evaluator.reused,
-        "full_length_runs": evaluator.executed_cost, "seconds": seconds, "search_seconds": search_seconds,
+        "full_length_runs": evaluator.executed_cost, "duplicates": evaluator.duplicates, "seconds": seconds,
+        "search_seconds": search_seconds,
     })
     return TuneResult(run_dir, best[0] if best else None, best[1] if best else math.nan,
                       best[2] if best else math.nan, records, evaluator.executed, evaluator.reused, seconds,

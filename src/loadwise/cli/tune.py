@@ -22,7 +22,10 @@ def tune_command(
     jobs: int = typer.Option(None, "--jobs", min=1, help="Parallel simulations (default: one per core)."),
     backend: str = typer.Option("local", "--backend", help="local (process pool) or ray."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (with --backend ray)."),
-    storage: str = typer.Option(None, "--storage", help="Optuna RDB URL (default: study.db in the run folder)."),
+    storage: str = typer.Option(None, "--storage", help="Optuna RDB URL, e.g. postgresql://user@host/db: processes "
+                                "given the same URL and --study-name work on one study (default: study.db in the "
+                                "run folder)."),
+    study_name: str = typer.Option("loadwise", "--study-name", help="The study's name in the storage."),
     resume: Path = typer.Option(None, "--resume", help="Continue the tune in this run folder."),
     seed: int = typer.Option(0, "--seed", help="Study seed (all run seeds derive from it)."),
     out: Path = typer.Option(None, "--out", help="Run folder (default: runs/tune-<time>)."),
@@ -30,7 +33,8 @@ def tune_command(
     constraints: list[str] = typer.Option([], "--constraint", help="METRIC<=X or METRIC>=X; repeatable."),
     ci_tol: float = typer.Option(None, "--ci-tol", help="Replicate until the 95% CI half-width is below this."),
     early_fidelity: float = typer.Option(1.0, "--early-fidelity", help="Simulation length of the early stages."),
-    timeout: float = typer.Option(None, "--timeout", help="Seconds per simulation before it counts as failed."),
+    timeout: float = typer.Option(None, "--timeout", help="Seconds per simulation before it counts as failed "
+                                  "(on --resume: replaces the saved limit; failed runs run again)."),
 ) -> None:
     """Find knob settings that are best across weighted scenarios (progressive fidelity, racing, CRN)."""
     from loadwise.app.progress import console
@@ -41,7 +45,7 @@ def tune_command(
             system, scenarios, trials, fidelity=fidelity, aggregate=aggregate, objective=objective,
             constraints=constraints, jobs=jobs, backend=backend, address=address, storage=storage, resume=resume,
             seed=seed, out=out, ci_tol="auto" if ci_tol is None else ci_tol, early_fidelity=early_fidelity,
-            timeout=timeout,
+            timeout=timeout, study_name=study_name,
         )
     except KeyboardInterrupt as exc:
         where = getattr(exc, "run_dir", None)

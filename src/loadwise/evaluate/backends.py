@@ -196,7 +196,9 @@ class RayBackend:
         self.capacity = jobs or int(ray.cluster_resources().get("CPU", 1))
         self.timeout = timeout
         self.system_ref = ray.put(system)
-        self.remote_run = ray.remote(num_cpus=1, max_retries=0)(execute_task)
+        # a task lost with its node or worker process is run again elsewhere (a run is a pure
+        # function); a simulator's own exceptions come back as failed results, never retried
+        self.remote_run = ray.remote(num_cpus=1, max_retries=3, retry_exceptions=False)(execute_task)
         self.queue: deque[Task] = deque()
         self.running: dict[Any, tuple[Task, float]] = {}
 

@@ -72,6 +72,15 @@ CLAIMS = sa.Table(
 CLAIM_TIMEOUT = 60.0  # seconds without renewal after which a claim's owner counts as dead
 
 
+def database_url(url: str) -> str:
+    """The SQLAlchemy URL of a storage: `postgresql://` means the psycopg driver (the
+    `postgres` extra), which SQLAlchemy would otherwise take to be psycopg2."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url.removeprefix(scheme)
+    return url
+
+
 def engine_options(url: str) -> dict[str, Any]:
     """SQLAlchemy engine options: for SQLite, a 60 s lock wait and write-ahead logging.
 
@@ -96,6 +105,7 @@ class RunCache:
     """Finished runs of one system, used by one study, in an RDB shared with other processes."""
 
     def __init__(self, url: str, study: str, system: str, claim_timeout: float = CLAIM_TIMEOUT) -> None:
+        url = database_url(url)
         self.engine = sa.create_engine(url, **engine_options(url))
         self.study = study
         self.system = system

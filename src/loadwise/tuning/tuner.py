@@ -37,7 +37,7 @@ from optuna.trial import TrialState
 
 from loadwise.errors import ConfigError
 from loadwise.evaluate import Evaluator, RunCache
-from loadwise.evaluate.cache import engine_options
+from loadwise.evaluate.cache import database_url, engine_options
 from loadwise.evaluate.runs import RunResult, RunSpec, canonical
 from loadwise.params import resolve
 from loadwise.scenarios import FidelitySchedule, ScenarioSet
@@ -59,8 +59,8 @@ DEFAULT_CI_TOL = {
     ("agentserve", "violation_rate"): 0.02,
 }
 ACTIVE = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
-HEARTBEAT_S = 5  # how often a running trial says it is alive
-STALE_AFTER_S = 20  # a running trial silent this long belongs to a process that died
+HEARTBEAT_S = 2  # how often a running trial says it is alive
+STALE_AFTER_S = 10  # a running trial silent this long belongs to a process that died
 SAMPLERS = ("tpe", "random")
 SCENARIO_ORDERS = ("information", "weight")
 
@@ -249,6 +249,7 @@ class Tuner:
         self._report_progress()
         with self.heartbeat:
             self._loop(self.settings.trials)
+            self._drain()
             if not self.studies[-1].get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
                 self._finalize()
         self.sync()
@@ -335,6 +336,17 @@ class Tuner:
         for e in active:
             if e.wants(result.spec.key):
                 e.on_result(result)
+
+    def _drain(self) -> None:
+        """Wait for other processes' running trials: each finishes, or its process died and it
+        is failed and asked again here, so a shared study never ends with a trial left running."""
+        while any(self.studies[k].get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                  for k in range(len(self.studies))):
+            time.sleep(HEARTBEAT_S / 2)
+            self._fail_stale_trials()
+            for k, study in enumerate(self.studies):
+                if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                    self._loop(trials=10**9, only_stage=k)
 
     def _fail_stale_trials(self) -> None:
         """Trials of processes that died (no heartbeat for STALE_AFTER_S) are failed and asked again."""
@@ -479,6 +491,7 @@ class _Heartbeat:
 
 def _open_storage(url: str, attempts: int = 10) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage with heartbeats; retried because processes starting together race to create its tables."""
+    url = database_url(url)
     for attempt in range(attempts):
         try:
             with warnings.catch_warnings():
