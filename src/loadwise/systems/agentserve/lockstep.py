@@ -165,9 +165,7 @@ class Lockstep:
     def _server_state(self, sims: Sequence[Simulation]) -> tuple[ServerLoad, np.ndarray]:
         """The servers' load per simulation (rows: sims), and the mean work in each server's system."""
         mean = self._mean_work.tolist()
-        rows = [[x for m, srv in enumerate(s.servers)
-                 for x in (srv.n, len(srv.waiting), srv.recent, srv.mean_work(mean[m]), srv.kv_use(s.now))]
-                for s in sims]
+        rows = [[srv.load(s.now, d) for srv, d in zip(s.servers, mean)] for s in sims]
         a = np.array(rows, dtype=float).reshape(len(sims), N_MODELS, 5)
         load = ServerLoad(running=a[:, :, 0].astype(np.int64), waiting=a[:, :, 1].astype(np.int64),
                           kv_use=a[:, :, 4], recent_latency=a[:, :, 2], max_num_seqs=self.profiles.max_num_seqs)

@@ -66,13 +66,11 @@ class Server:
         self.sum_vstart += self.V
         self.sum_prompt += prompt
 
-    def kv_use(self, t: float | None = None) -> float:
-        """Share of the KV cache held by running requests (their prompts plus the tokens
-        produced so far) at time t, default the server's clock; no event may lie between."""
+    def kv_use(self) -> float:
+        """Share of the KV cache held by running requests (prompt + tokens produced so far)."""
         if not self.n:
             return 0.0
-        v = self.V if t is None else self.V + (t - self.t) / self.tpot[self.n]
-        held = self.sum_prompt + self.n * v - self.sum_vstart
+        held = self.sum_prompt + self.n * self.V - self.sum_vstart
         return min(1.0, max(0.0, held / self.kv_capacity))
 
     def submit(self, t: float, work: float, prompt: float, deadline: float, payload: Any) -> None:
@@ -108,10 +106,15 @@ class Server:
         self.recent += self.recent_weight * (latency - self.recent)
         return payload, submitted, t
 
-    def mean_work(self, default: float) -> float:
-        """Mean work (tokens) of the requests in the system; `default` when it is empty."""
-        k = self.n + len(self.waiting)
-        return self.sum_work / k if k else default
+    def load(self, t: float, default_work: float) -> tuple[int, int, float, float, float]:
+        """What a router may see at time t (no event since the last one): running, waiting,
+        recent latency, mean work in the system (`default_work` when empty) and KV-cache use."""
+        n = self.n
+        k = n + len(self.waiting)
+        if not n:
+            return 0, k, self.recent, self.sum_work / k if k else default_work, 0.0
+        held = self.sum_prompt + n * (self.V + (t - self.t) / self.tpot[n]) - self.sum_vstart
+        return n, k - n, self.recent, self.sum_work / k, min(1.0, max(0.0, held / self.kv_capacity))
 
     def waiting_keys(self) -> list[float]:
         """Queue keys (deadline under EDF, submit time under FCFS) of the waiting requests."""

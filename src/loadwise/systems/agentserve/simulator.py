@@ -206,7 +206,7 @@ class Simulation:
         server = self.servers[m]
         now = self.now
         server.advance(now)
-        kv = server.kv_use(now)
+        kv = server.kv_use()
         running, waiting = server.n, len(server.waiting)
         wf.correct[ci] = correct
         wf.tokens[ci] = tokens
