@@ -162,18 +162,22 @@ class Lockstep:
 
     # plans
 
-    def _server_state(self, sims: Sequence[Simulation]) -> tuple[ServerLoad, np.ndarray]:
-        """The servers' load per simulation (rows: sims), and the mean work in each server's system."""
+    def _server_state(self, sims: Sequence[Simulation]) -> np.ndarray:
+        """Per simulation and server: running, waiting, recent latency, mean work in the
+        system and KV tokens held, now (shape (sims, N_MODELS, 5))."""
         mean = self._mean_work.tolist()
-        rows = [[srv.load(s.now, d) for srv, d in zip(s.servers, mean)] for s in sims]
-        a = np.array(rows, dtype=float).reshape(len(sims), N_MODELS, 5)
-        load = ServerLoad(running=a[:, :, 0].astype(np.int64), waiting=a[:, :, 1].astype(np.int64),
-                          kv_use=a[:, :, 4], recent_latency=a[:, :, 2], max_num_seqs=self.profiles.max_num_seqs)
-        return load, a[:, :, 3]
+        flat = [v for s in sims for srv, d in zip(s.servers, mean) for v in srv.load(s.now, d)]
+        return np.array(flat, dtype=float).reshape(len(sims), N_MODELS, 5)
+
+    def _load(self, state: np.ndarray) -> ServerLoad:
+        """The ServerLoad of rows of `_server_state`."""
+        return ServerLoad(running=state[:, :, 0].astype(np.int64), waiting=state[:, :, 1].astype(np.int64),
+                          kv_use=np.clip(state[:, :, 4] / self.profiles.kv_capacity, 0.0, 1.0),
+                          recent_latency=state[:, :, 2], max_num_seqs=self.profiles.max_num_seqs)
 
     def _plan_batch(self, plans: list, oracle: bool) -> PlanBatch:
         sims = [s for s, _ in plans]
-        servers, _ = self._server_state(sims)
+        servers = self._load(self._server_state(sims))
         rate = np.array([s.arrivals_last_minute() for s in sims], dtype=float)
         level = np.array([wf.level for _, wf in plans], dtype=np.int64)
         view = None
@@ -217,7 +221,7 @@ class Lockstep:
         p = self.profiles
         # one server snapshot per simulation taking part in this round
         index_of = {id(s): i for i, s in enumerate(self.active)}
-        snapshot, work_s = self._server_state(self.active)
+        snapshot = self._server_state(self.active)
         rows = []
         for s, wf, ci in steps:
             prompt, _seen, shift = s.step_inputs(wf, ci)
@@ -232,12 +236,12 @@ class Lockstep:
         a = np.array(rows, dtype=float)
         B = len(steps)
         si = a[:, 0].astype(np.int64)
-        servers = ServerLoad(running=snapshot.running[si], waiting=snapshot.waiting[si], kv_use=snapshot.kv_use[si],
-                             recent_latency=snapshot.recent_latency[si], max_num_seqs=snapshot.max_num_seqs)
+        state = snapshot[si]
+        servers = self._load(state)
         level = a[:, 4].astype(np.int64)
         u_correct, z = a[:, 11], a[:, 12]
         prompt, shift, bonus, lenfac = a[:, 13], a[:, 14], a[:, 15], a[:, 16]
-        pred = self.predictor(servers.running, servers.waiting, work_s[si], prompt, lenfac, bonus, level)
+        pred = self.predictor(servers.running, servers.waiting, state[:, :, 3], prompt, lenfac, bonus, level)
         wf_spec = p.workflow
         tokens = np.clip(np.rint(np.exp(p.length_mu[None, :] + p.length_sigma[None, :] * z[:, None]) * lenfac[:, None]),
                          wf_spec.min_tokens, wf_spec.max_tokens)               # (B, S)

@@ -108,13 +108,14 @@ class Server:
 
     def load(self, t: float, default_work: float) -> tuple[int, int, float, float, float]:
         """What a router may see at time t (no event since the last one): running, waiting,
-        recent latency, mean work in the system (`default_work` when empty) and KV-cache use."""
+        recent latency, mean work in the system (`default_work` when empty) and the tokens
+        the running requests hold in the KV cache (their prompts plus what they produced)."""
         n = self.n
         k = n + len(self.waiting)
         if not n:
             return 0, k, self.recent, self.sum_work / k if k else default_work, 0.0
         held = self.sum_prompt + n * (self.V + (t - self.t) / self.tpot[n]) - self.sum_vstart
-        return n, k - n, self.recent, self.sum_work / k, min(1.0, max(0.0, held / self.kv_capacity))
+        return n, k - n, self.recent, self.sum_work / k, held
 
     def waiting_keys(self) -> list[float]:
         """Queue keys (deadline under EDF, submit time under FCFS) of the waiting requests."""
