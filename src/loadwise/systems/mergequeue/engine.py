@@ -101,13 +101,13 @@ N_L = 7
 
 # counters over the run (array `counters`)
 COUNTERS = (
-    "arrived", "merged", "evicted", "evicted_innocent", "evicted_bad", "merged_bad", "builds",
+    "arrived", "arrived_bad", "merged", "evicted", "evicted_innocent", "evicted_bad", "merged_bad", "builds",
     "builds_cancelled", "flaky_failures", "timed_out", "retries", "runner_seconds",
-    "depth_area", "queue_depth_max", "merges", "verifications",
+    "depth_area", "queue_depth_max", "verifications",
 )
-(C_ARRIVED, C_MERGED, C_EVICTED, C_INNOCENT, C_EVICTED_BAD, C_MERGED_BAD, C_BUILDS,
+(C_ARRIVED, C_ARRIVED_BAD, C_MERGED, C_EVICTED, C_INNOCENT, C_EVICTED_BAD, C_MERGED_BAD, C_BUILDS,
  C_CANCELLED, C_FLAKY, C_TIMED_OUT, C_RETRIES, C_RUNNER_S, C_DEPTH_AREA, C_DEPTH_MAX,
- C_MERGES, C_VERIFICATIONS) = range(16)
+ C_VERIFICATIONS) = range(16)
 N_COUNTERS = 16
 
 N_SI = 32  # strategy integer scalars
@@ -252,6 +252,7 @@ def arrive(w, i, t):
     sc[S_QUEUED] += 1
     c = w.counters
     c[C_ARRIVED] += 1
+    c[C_ARRIVED_BAD] += w.pr[P_BAD, i]
     if sc[S_QUEUED] > c[C_DEPTH_MAX]:
         c[C_DEPTH_MAX] = sc[S_QUEUED]
 
@@ -442,6 +443,7 @@ def cancel(w, b, t):
         _free_slot(w, b)
     elif status == WAITING:
         w.bi[B_STATUS, b] = CANCELLED  # its slot is freed when the runner queue reaches it
+        w.bi[B_LEN, b] = 0  # its pull requests leave the pool at the next compaction
 
 
 @njit

@@ -16,7 +16,7 @@ from loadwise.systems.base import Metrics
 from loadwise.systems.mergequeue.engine import COUNTERS, EVICTED, MERGED, QUEUED
 
 METRICS: tuple[str, ...] = (
-    "arrived", "merged", "evicted", "queued_end", "in_flight", "merged_per_hour", "time_in_queue_mean_h",
+    "arrived", "arrived_bad", "merged", "evicted", "queued_end", "in_flight", "merged_per_hour", "time_in_queue_mean_h",
     "time_in_queue_p50_h", "time_in_queue_p95_h", "time_in_queue_max_h", "queue_depth_mean", "queue_depth_max",
     "builds", "builds_per_merged", "runner_hours", "runner_utilization", "evicted_innocent", "evicted_bad",
     "merged_bad", "flaky_failures", "retries", "builds_cancelled", "timed_out", "verifications", "wait_hours",
@@ -37,6 +37,7 @@ def build_metrics(counters: np.ndarray, arrivals: np.ndarray, state: np.ndarray,
     runner_hours = c["runner_seconds"] / 3600.0
     m: Metrics = {
         "arrived": c["arrived"],
+        "arrived_bad": c["arrived_bad"],
         "merged": merged,
         "evicted": c["evicted"],
         "queued_end": float(np.count_nonzero(queued & (live == 0))),

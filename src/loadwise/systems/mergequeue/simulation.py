@@ -21,7 +21,7 @@ from loadwise.systems.mergequeue.strategies import Strategy
 from loadwise.systems.submitqueue.rng import stream_keys
 
 _GROWTH = 4
-_ATTEMPTS = 6
+_ATTEMPTS = 8
 
 
 def run_world(strategy: Strategy, config: Mapping[str, Any], world: Mapping[str, Any], seed: int,
