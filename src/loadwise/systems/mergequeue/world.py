@@ -58,6 +58,18 @@ WORLD_PARAMS: tuple[Param, ...] = (
     Param("days", float, 7.0, low=1 / 24, high=366.0, help="days simulated, from Monday 00:00 with an empty queue"),
 )
 
+# The four weighted worlds of a repository's year (the `mq-weighted4` preset): an ordinary
+# week, a peak week (twice the pull requests: a release or quarter end), a flaky-test storm
+# (five times the flakes) and a bad week (three times the bad pull requests, and pairs that
+# break together). Weights and multipliers are assumptions, to be replaced by a fit of the
+# repository's own history.
+WEIGHTED_WORLDS: tuple[tuple[str, float, dict[str, Any]], ...] = (
+    ("normal", 0.55, {}),
+    ("peak", 0.20, {"traffic": 2.0}),
+    ("flaky-storm", 0.15, {"p_flake": 0.15}),
+    ("bad-week", 0.10, {"p_bad": 0.15, "p_conflict": 0.005}),
+)
+
 # Keys a scenario mapping may carry that are not world parameters (a scenario set's name and weight).
 SCENARIO_BOOKKEEPING = frozenset({"name", "weight"})
 MIN_DAYS = 1.0  # a low-fidelity run still simulates a day (or the full length when shorter)

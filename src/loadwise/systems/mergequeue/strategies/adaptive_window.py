@@ -48,7 +48,7 @@ class AdaptiveWindow(Strategy):
         Param("window_floor", int, 3, low=1, high=1000, search=(1, 20), log=True,
               help="the smallest the window shrinks to"),
         Param("window_ceiling", int, 1000, low=1, high=1000, search=(4, 200), log=True,
-              help="the largest the window grows to (at least window_floor)"),
+              help="the largest the window grows to (at least window_floor; the start window lies between them)"),
         Param("window_increase_type", str, "linear", choices=INCREASE_TYPES, search=INCREASE_TYPES,
               help="how the window grows with each merged change"),
         Param("window_increase_factor", int, 1, low=1, high=100, search=(1, 4),
@@ -59,12 +59,16 @@ class AdaptiveWindow(Strategy):
               help="divided by (exponential) or subtracted (linear) per failed change"),
     )
 
-    def pack(self, config: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    def effective(self, config: Mapping[str, Any]) -> dict[str, Any]:
         floor = config["window_floor"]
-        ki = np.array([floor, max(floor, config["window_ceiling"]),
-                       INCREASE_TYPES.index(config["window_increase_type"]), config["window_increase_factor"],
-                       DECREASE_TYPES.index(config["window_decrease_type"]), config["window_decrease_factor"],
-                       config["window"]], np.int64)
+        ceiling = max(floor, config["window_ceiling"])
+        return {**config, "window_ceiling": ceiling, "window": min(max(config["window"], floor), ceiling)}
+
+    def pack(self, config: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        c = self.effective(config)
+        ki = np.array([c["window_floor"], c["window_ceiling"], INCREASE_TYPES.index(c["window_increase_type"]),
+                       c["window_increase_factor"], DECREASE_TYPES.index(c["window_decrease_type"]),
+                       c["window_decrease_factor"], c["window"]], np.int64)
         return ki, np.zeros(1)
 
 
@@ -76,7 +80,7 @@ def _clamp(ki, window):
 @njit
 def adaptive_init(w, ki):
     chain_init(w)
-    w.sf[_WINDOW] = _clamp(ki, float(ki[_START]))
+    w.sf[_WINDOW] = float(ki[_START])
 
 
 @njit

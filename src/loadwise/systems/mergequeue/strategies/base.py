@@ -24,6 +24,12 @@ class Strategy:
     code: ClassVar[int]  # the kernel's switch
     knobs: ClassVar[tuple[Param, ...]] = ()
 
+    def effective(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The config as the strategy applies it: knobs that bound each other made consistent
+        (a minimum above its maximum is the maximum). A tuner samples knobs independently,
+        so this is what a tuned config means, and what a report should recommend."""
+        return dict(config)
+
     def pack(self, config: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """The kernel's (integer, float) knob arrays for a checked config."""
         return np.zeros(1, np.int64), np.zeros(1, np.float64)

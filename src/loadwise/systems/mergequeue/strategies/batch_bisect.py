@@ -85,10 +85,13 @@ class BatchBisect(Strategy):
                    "whole batch is evicted)"),
     )
 
+    def effective(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        return {**config, "min_batch": min(config["min_batch"], config["batch_size"])}
+
     def pack(self, config: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        ki = np.array([config["batch_size"], min(config["min_batch"], config["batch_size"]), config["max_retries"],
-                       BISECTIONS.index(config["bisection"])], np.int64)
-        return ki, np.array([60.0 * config["max_wait_minutes"]])
+        c = self.effective(config)
+        ki = np.array([c["batch_size"], c["min_batch"], c["max_retries"], BISECTIONS.index(c["bisection"])], np.int64)
+        return ki, np.array([60.0 * c["max_wait_minutes"]])
 
     def list_size(self, config: Mapping[str, Any]) -> int:
         return 2 * config["batch_size"]  # ranges: at most 2B - 1 halves per batch

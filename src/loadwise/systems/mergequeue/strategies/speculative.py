@@ -61,12 +61,14 @@ class Speculative(Strategy):
               help="a build that has not reported this long after it was requested counts as failed"),
     )
 
+    def effective(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        return {**config, "min_entries_to_merge": min(config["min_entries_to_merge"], config["max_entries_to_merge"])}
+
     def pack(self, config: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        max_merge = config["max_entries_to_merge"]
-        ki = np.array([config["max_entries_to_build"], min(config["min_entries_to_merge"], max_merge), max_merge,
-                       GROUPINGS.index(config["grouping_strategy"])], np.int64)
-        kf = np.array([60.0 * config["min_entries_to_merge_wait_minutes"],
-                       60.0 * config["check_response_timeout_minutes"]])
+        c = self.effective(config)
+        ki = np.array([c["max_entries_to_build"], c["min_entries_to_merge"], c["max_entries_to_merge"],
+                       GROUPINGS.index(c["grouping_strategy"])], np.int64)
+        kf = np.array([60.0 * c["min_entries_to_merge_wait_minutes"], 60.0 * c["check_response_timeout_minutes"]])
         return ki, kf
 
 
