@@ -184,15 +184,31 @@ def test_more_runners_never_raise_p95_at_fixed_draws(strategy, knobs):
         assert np.all(np.diff(p95) <= 1e-12), (seed, p95)
 
 
-@pytest.mark.parametrize(("strategy", "knobs"), [
-    ("serial", {}), ("speculative", {}), ("speculative", {"grouping_strategy": "HEADGREEN"}),
-    ("adaptive-window", {}), ("batch-bisect", {"max_retries": 0, "bisection": "sequential"}),
-])
-def test_more_flakes_never_evict_fewer_innocents_without_retries(strategy, knobs):
+NO_TIMEOUT = {"check_response_timeout_minutes": 360}  # a timed-out build is a false failure too
+FLAKES = (0.0, 0.01, 0.03, 0.1, 0.3)
+
+
+def test_more_flakes_never_evict_fewer_innocents_from_serial_at_fixed_draws():
+    """Serial builds each pull request alone, once: the same build (same draws) at every
+    p_flake, so a higher p_flake can only turn passes into flaky failures."""
     for seed in range(10):
-        innocents = [run(strategy, knobs, {"p_flake": p, "days": 3.0}, seed)["evicted_innocent"]
-                     for p in (0.0, 0.01, 0.03, 0.1, 0.3)]
+        innocents = [run("serial", world={"p_flake": p, "days": 3.0}, seed=seed)["evicted_innocent"] for p in FLAKES]
         assert innocents[0] == 0 and np.all(np.diff(innocents) >= 0), (seed, innocents)
+
+
+@pytest.mark.parametrize(("strategy", "knobs"), [
+    ("speculative", NO_TIMEOUT), ("speculative", {**NO_TIMEOUT, "grouping_strategy": "HEADGREEN"}),
+    ("adaptive-window", {}), ("batch-bisect", {"max_retries": 0, "bisection": "sequential"}),
+    ("batch-bisect", {"max_retries": 0, "bisection": "parallel"}),
+])
+def test_more_flakes_never_evict_fewer_innocents_on_average_without_retries(strategy, knobs):
+    """The mean over 20 seeds. Pathwise a flake can change which sets are built later (a
+    batch split sooner, a chain rebuilt), and their draws with them, so one seed may evict
+    one innocent fewer at a higher p_flake."""
+    innocents = np.array([[run(strategy, knobs, {"p_flake": p, "days": 3.0}, seed)["evicted_innocent"]
+                           for p in FLAKES] for seed in range(20)])
+    assert np.all(innocents[:, 0] == 0)
+    assert np.all(np.diff(innocents.mean(axis=0)) > 0)
 
 
 @pytest.mark.parametrize("strategy", STRATEGY_NAMES)

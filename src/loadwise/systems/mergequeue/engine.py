@@ -7,8 +7,8 @@ for a runner, runs and passes or fails, or is cancelled. Time is continuous (sec
 Common random numbers come from keys, never from a stream position (`engine` uses the
 submit queue's counter-based draws, `submitqueue.rng`): a pull request's identity is a
 hash of its arrival index, and its badness and conflict partners are drawn from that
-identity; a build's identity is the set of pull requests it holds (an order-free sum of
-their hashed identities) and how many builds of that same set this run has made before
+identity; a build's identity is the set of pull requests it holds (the order-free sum of
+their identities, which are already well-mixed hashes) and how many builds of that same set this run has made before
 (the attempt), and its duration and flake draw come from that identity. Two configs run
 on one seed therefore see the same pull requests and, whenever they build the same set,
 the same duration and the same flake, however differently their queues evolved.
@@ -372,7 +372,7 @@ def request(w, n, t, tag, timeout):
     for m in range(n):
         x = members[m]
         w.pool[off + m] = x
-        h += splitmix64(w.uid[x])
+        h += w.uid[x]
         if pr[P_BAD, x] == 1 or pr[P_BROKEN, x] == 1:
             fails = True
         pr[P_MARK, x] = stamp

@@ -49,7 +49,8 @@ def run_world(strategy: Strategy, config: Mapping[str, Any], world: Mapping[str,
     caps[e.CAP_BUILDS] = 2048
     caps[e.CAP_POOL] = 1 << 15
     caps[e.CAP_EDGES] = 4 * n + 1024
-    caps[e.CAP_TABLE] = 1 << max(12, int(np.ceil(np.log2(16 * n + 4096))))
+    # the sets built over the run: rebuild storms of a saturated speculative queue make ~10 per pull request
+    caps[e.CAP_TABLE] = 1 << max(14, int(np.ceil(np.log2(32 * n + 4096))))
     caps[e.CAP_LIST] = n + strategy.list_size(config) + 64
     over = {e.OVER_BUILDS: e.CAP_BUILDS, e.OVER_POOL: e.CAP_POOL, e.OVER_EDGES: e.CAP_EDGES,
             e.OVER_TABLE: e.CAP_TABLE}
