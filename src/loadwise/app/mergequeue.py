@@ -47,7 +47,7 @@ from loadwise.systems.mergequeue import (
     cost_terms,
     load_world_file,
 )
-from loadwise.systems.mergequeue.system import check_seed
+from loadwise.systems.submitqueue.system import check_seed
 from loadwise.tuning import Aggregate, ValidationResult, summarize_paired
 from loadwise.tuning.progress import run_counted
 from loadwise.tuning.racing import StagePlan

@@ -30,6 +30,10 @@ def _number(x: float, ci: float | None = None) -> str:
     return f"{x:.4g}" if ci is None or not finite(ci) else f"{x:.4g} ± {ci:.3g}"
 
 
+def _settings(config: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in config.items()) or "no knobs"
+
+
 def _weighted(table: pd.DataFrame, column: str) -> pd.Series:
     """Per config: the scenario-weighted mean of a column."""
     return table.assign(_w=table["weight"] * table[column]).groupby("config", sort=False)["_w"].sum()
@@ -47,9 +51,7 @@ def compare_report(comparison: Comparison, scenario_set: ScenarioSet, settings: 
     rep.heading("Summary")
     best = summary.loc[winner]
     kind = "at its defaults" if winner.endswith(" defaults") else "tuned"
-    knobs = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
-                      for k, v in comparison.winner_config.items()) or "no knobs"
-    lines = [f"Best: {comparison.strategy}, {kind} ({knobs}): {_number(best['objective'], best['ci95'])} "
+    lines = [f"Best: {comparison.strategy}, {kind} ({_settings(comparison.winner_config)}): {_number(best['objective'], best['ci95'])} "
              f"developer-hours lost per 1000 pull requests (scenario-weighted, {validation.replicates} fresh seeds "
              "per scenario, 95 % CI)."]
     if len(shown) > 1:
@@ -113,13 +115,13 @@ def compare_report(comparison: Comparison, scenario_set: ScenarioSet, settings: 
                                                 "scale)")
 
     rep.heading("Settings and tuning")
-    rep.table(pd.DataFrame([{"config": label, **cfg} for label, cfg in comparison.configs.items()]),
-              caption="Every config as the strategy applies it", floatfmt="{:.4g}")
+    rep.table(pd.DataFrame([{"config": label, "settings": _settings(cfg)} for label, cfg in comparison.configs.items()]),
+              caption="Every config as the strategy applies it")
     rep.table(pd.DataFrame([{"strategy": t.strategy, "trials": t.trials, "simulations": t.simulations,
                              "search s": t.search_seconds, "tune folder": t.folder.name} for t in comparison.tunes]),
-              caption=f"Robust tunes: {settings['trials']} trials each and the same budget of "
-                      f"{settings['budget']:g} full-length simulations, fidelity {settings['fidelity']}; serial has "
-                      "no knobs")
+              caption=f"Robust tunes: at most {settings['trials']} trials each and the same budget of "
+                      f"{settings['budget']:g} full-length simulations (a quarter-length run counts a quarter), "
+                      f"fidelity {settings['fidelity']}; serial has no knobs")
     rep.paragraph(f"Scenario set {scenario_set.describe()}. Cost: developer-hours per 1000 pull requests queued — "
                   "a quarter of every hour in the queue, 8 h per innocent pull request evicted, 40 h per escape, "
                   "0.1 h per flaky failure, 4 h per pull request still queued at the end, 0.01 h per runner-hour "

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from loadwise.errors import ConfigError
 from loadwise.params import resolve
 from loadwise.systems.base import Metrics, Objective
 from loadwise.systems.mergequeue.arrivals import DAY, Arrivals, load_arrivals, poisson_arrivals
@@ -21,14 +20,9 @@ from loadwise.systems.mergequeue.objectives import CostWeights, cost_objective
 from loadwise.systems.mergequeue.simulation import run_world
 from loadwise.systems.mergequeue.strategies import get_strategy
 from loadwise.systems.mergequeue.world import WORLD_PARAMS, check_world, measured_days
+from loadwise.systems.submitqueue.system import check_seed
 
 DEFAULT_STRATEGY = "speculative"
-
-
-def check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError("seed", f"expected an integer >= 0, got {seed!r}")
-    return seed
 
 
 class MergeQueue:
