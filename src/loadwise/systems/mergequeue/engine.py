@@ -4,14 +4,15 @@ Every strategy acts on the same world through the primitives here: a pull reques
 arrives, is merged or evicted; a build of a set of pull requests is requested, waits
 for a runner, runs and passes or fails, or is cancelled. Time is continuous (seconds).
 
-Common random numbers come from keys, never from a stream position (`engine` uses the
-submit queue's counter-based draws, `submitqueue.rng`): a pull request's identity is a
-hash of its arrival index, and its badness and conflict partners are drawn from that
-identity; a build's identity is the set of pull requests it holds (the order-free sum of
-their identities, which are already well-mixed hashes) and how many builds of that same set this run has made before
-(the attempt), and its duration and flake draw come from that identity. Two configs run
-on one seed therefore see the same pull requests and, whenever they build the same set,
-the same duration and the same flake, however differently their queues evolved.
+Common random numbers come from keys, never from a stream position (the submit queue's
+counter-based draws, `submitqueue.rng`): a pull request's identity is a hash of its
+arrival index, and its badness and conflict partners are drawn from that identity; a
+build's identity is the set of pull requests it holds (the order-free sum of their
+identities, which are already well-mixed hashes) and how many builds of that same set
+the run made before (the attempt), and its duration and flake draw come from that
+identity. Two configs run on one seed therefore see the same pull requests and,
+whenever they build the same set, the same duration and the same flake, however
+differently their queues evolved.
 
 A build fails when one of its pull requests is bad, conflicts with a pull request
 merged since it was written (it is "broken"), or conflicts with another pull request in
