@@ -2,7 +2,8 @@
 
 Every verb is importable from the top level — `loadwise.tune`, `loadwise.validate`,
 `loadwise.sweep`, `loadwise.calibrate`, `loadwise.train_router`,
-`loadwise.evaluate_router`, `loadwise.audit`, `loadwise.demo` — together with
+`loadwise.evaluate_router`, `loadwise.audit`, `loadwise.mq_run`, `loadwise.mq_compare`,
+`loadwise.demo` — together with
 `get_system` and the scenario types. They are loaded on first use, so that importing
 loadwise, or starting the CLI, does not pull in numba, torch or Ray; editors and type
 checkers see them through the imports below.
@@ -24,6 +25,8 @@ _API = {
     "train_router": "loadwise.app.train_router",
     "evaluate_router": "loadwise.app.evaluate_router",
     "audit": "loadwise.app.audit",
+    "mq_run": "loadwise.app.mergequeue",
+    "mq_compare": "loadwise.app.mergequeue",
     "demo": "loadwise.app.demo",
     "get_system": "loadwise.systems",
     "Scenario": "loadwise.scenarios",
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     from loadwise.app.calibrate import calibrate
     from loadwise.app.demo import demo
     from loadwise.app.evaluate_router import evaluate_router
+    from loadwise.app.mergequeue import mq_compare, mq_run
     from loadwise.app.sweep import sweep
     from loadwise.app.train_router import train_router
     from loadwise.app.tune import tune
@@ -48,7 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RateBudgetGrid", "Scenario", "ScenarioSet", "TrainConfig", "__version__", "audit", "calibrate", "demo",
-    "evaluate_router", "get_system", "sweep", "train_router", "tune", "validate",
+    "evaluate_router", "get_system", "mq_compare", "mq_run", "sweep", "train_router", "tune", "validate",
 ]
 
 

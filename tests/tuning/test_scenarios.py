@@ -115,8 +115,8 @@ def test_unknown_names_list_the_aliases():
     with pytest.raises(ConfigError) as info:
         get_scenario_set("seed6")
     assert str(info.value) == ("scenarios: unknown scenario set 'seed6'; allowed: sq-weighted5, sq-stochastic, "
-                               "synthetic5, synthetic-stochastic, inframind-grid (aliases: seed5 for sq-weighted5, "
-                               "seed-stochastic for sq-stochastic), or a .yaml/.toml file")
+                               "synthetic5, synthetic-stochastic, inframind-grid, mq-weighted4 (aliases: seed5 for "
+                               "sq-weighted5, seed-stochastic for sq-stochastic), or a .yaml/.toml file")
     with pytest.raises(ConfigError) as info:
         make_schedule("fast", get_scenario_set("synthetic5"))
     assert str(info.value) == "fidelity: 'fast' is not allowed (one of staged, short, none; alias: seed for staged)"

@@ -23,9 +23,10 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from loadwise.cli import audit, demo, router, serve, sq, tune
+    from loadwise.cli import audit, demo, mq, router, serve, sq, tune
 
     app.add_typer(sq.app, name="sq")
+    app.add_typer(mq.app, name="mq")
     app.add_typer(serve.app, name="serve")
     app.add_typer(router.app, name="router")
     tune.register(app)

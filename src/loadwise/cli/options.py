@@ -1,4 +1,4 @@
-"""Flag values the command line reads as text: comma-separated lists of numbers.
+"""Flag values the command line reads as text: numbers, comma-separated lists of numbers.
 
 Library verbs take numbers; these parsers turn a flag's text into them, with one error
 naming the field and the offending part.
@@ -7,8 +7,20 @@ naming the field and the offending part.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from loadwise.errors import ConfigError
+
+
+def number_or_text(text: str) -> Any:
+    """A flag's text as int or float when it is one; otherwise the text (the parameter's check
+    reports what it allows)."""
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
 
 
 def number_list(text: str | None, field: str) -> tuple[float, ...] | None:

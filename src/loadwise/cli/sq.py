@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from loadwise.cli.options import number_or_text
 from loadwise.systems.submitqueue.params import KNOBS, SCENARIO_PARAMS
 
 app = typer.Typer(help="The CI submit-queue simulator.", no_args_is_help=True)
@@ -31,18 +32,8 @@ def _option(name: str) -> Any:
                         help=f"{p.help} ({p.describe()}; default {p.default})")
 
 
-def _number(text: str) -> Any:
-    """A flag's text as int or float when it is one (the parameter check reports the rest)."""
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text
-
-
 def _values(flags: dict[str, str | None]) -> dict[str, Any]:
-    return {name: _number(text) for name, text in flags.items() if text is not None}
+    return {name: number_or_text(text) for name, text in flags.items() if text is not None}
 
 
 def _print(result: dict[str, Any], metrics: dict[str, float], as_json: bool, title: str) -> None:
@@ -122,7 +113,7 @@ def run(
     scenario_flags = {"traffic": traffic, "culprit_prob": culprit_prob, "test_stability": test_stability,
                       "ntests": ntests, "bp1": bp1, "bp2": bp2, "bp3": bp3,
                       "warmup_ticks": warmup_ticks, "ticks": ticks}
-    sim = simulate(_values(knob_flags), scenario, _values(scenario_flags), _number(seed))
+    sim = simulate(_values(knob_flags), scenario, _values(scenario_flags), number_or_text(seed))
     objectives = {f"objective_{name}": value for name, value in sim.objectives.items()}
     if as_json:
         result = {"config": sim.config, "scenario": {"name": sim.scenario, **sim.params}, "seed": sim.seed,
@@ -154,7 +145,7 @@ def replay(
     knob_flags = {"resources": resources, "maxbatch": maxbatch, "maxk": maxk, "kdiv": kdiv,
                   "flaketol": flaketol, "verify_latency": verify_latency, "fix_delay": fix_delay,
                   "verify_resource_mult": verify_resource_mult}
-    played = replay_history(file, _values(knob_flags), _number(seed))
+    played = replay_history(file, _values(knob_flags), number_or_text(seed))
     if as_json:
         _print({"config": played.config, "file": str(played.file), "seed": played.seed, **played.metrics},
                played.metrics, True, "")

@@ -4,7 +4,8 @@
 study, built from the simulator's own scenario table (one source of truth);
 `sq-stochastic` is that study's stochastic-sampling example; `synthetic5` and
 `synthetic-stochastic` are the synthetic system's analogues (see
-`loadwise.systems.synthetic`); `inframind-grid` is the serving system's InfraMind training
+`loadwise.systems.synthetic`); `mq-weighted4` is the merge queue's four weighted worlds
+(normal, peak, flaky storm, bad week; `loadwise.systems.mergequeue.world`); `inframind-grid` is the serving system's InfraMind training
 grid, 4 rates × 5 budget tiers (`scenarios.grid`). The names the sets had before they
 were named for what they hold stay accepted as aliases, so older run folders and
 scripts keep working.
@@ -54,12 +55,20 @@ def synthetic_stochastic() -> ScenarioSet:
                        name="synthetic-stochastic")
 
 
+def mq_weighted4() -> ScenarioSet:
+    """The merge queue's four weighted worlds, from `loadwise.systems.mergequeue.world`."""
+    from loadwise.systems.mergequeue.world import WEIGHTED_WORLDS
+
+    return ScenarioSet(tuple(Scenario(n, w, p) for n, w, p in WEIGHTED_WORLDS), name="mq-weighted4")
+
+
 PRESETS = {
     "sq-weighted5": sq_weighted5,
     "sq-stochastic": sq_stochastic,
     "synthetic5": synthetic5,
     "synthetic-stochastic": synthetic_stochastic,
     "inframind-grid": inframind_grid,
+    "mq-weighted4": mq_weighted4,
 }
 
 # alias -> preset: the names the submit-queue sets had when they were named after the study's document

@@ -13,9 +13,10 @@ BUILTIN = {
     "submitqueue": "loadwise.systems.submitqueue:SubmitQueue",
     "synthetic": "loadwise.systems.synthetic:Synthetic",
     "agentserve": "loadwise.systems.agentserve.system:AgentServe",
+    "mergequeue": "loadwise.systems.mergequeue.system:MergeQueue",
 }
 # built-in systems that come in variants, and the factory argument a variant sets
-VARIANTS = {"agentserve": "router"}
+VARIANTS = {"agentserve": "router", "mergequeue": "strategy"}
 
 __all__ = [
     "BUILTIN", "VARIANTS", "GroupRunner", "Metrics", "Objective", "RunRecord", "System",
@@ -44,5 +45,5 @@ def get_system(name: str | System) -> System:
         return CommandSystem.from_file(path)
     raise ConfigError(
         "system", f"unknown system {name!r}; allowed: {', '.join(BUILTIN)} (agentserve:ROUTER for another "
-        "router), or a command spec file (.yaml/.toml)"
+        "router, mergequeue:STRATEGY for another strategy), or a command spec file (.yaml/.toml)"
     )

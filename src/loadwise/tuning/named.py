@@ -26,6 +26,9 @@ NAMED_CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
     "agentserve": {
         "defaults": {},  # the router's parameters and the servers' as profiled, first come first served
     },
+    "mergequeue": {
+        "defaults": {},  # the strategy's product defaults (GitHub's merge queue settings, Zuul's window, ...)
+    },
 }
 
 # knob -> (direction, predicted value, reason): how the robust optimum moves away from the

@@ -57,6 +57,7 @@ DEFAULT_CI_TOL = {
     ("agentserve", "goodput"): 0.02,  # share of workflows; a 200-workflow cell's sd is ~0.03
     ("agentserve", "accuracy"): 0.02,
     ("agentserve", "violation_rate"): 0.02,
+    ("mergequeue", "default"): 25.0,  # developer-hours per 1000 pull requests; a week's sd is ~10-300 by scenario
 }
 ACTIVE = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
 HEARTBEAT_S = 2  # how often a running trial says it is alive

@@ -69,10 +69,24 @@ def validate_configs(
     cells = [(s, r) for s in scenario_set.names for r in range(replicates)]
     specs = {name: {cell: plan.spec(cfg, cell, purpose="validate") for cell in cells} for name, cfg in configs.items()}
     results = run_counted(evaluator, [sp for by in specs.values() for sp in by.values()], on_progress)
-    weights = scenario_set.weights
-    values: dict[str, dict[tuple[str, int], float]] = {
-        name: {cell: results[sp.key].value(objective) for cell, sp in by.items()} for name, by in specs.items()}
+    values = {name: {cell: results[sp.key].value(objective) for cell, sp in by.items()} for name, by in specs.items()}
     failed = {name: sum(not results[sp.key].ok for sp in by.values()) for name, by in specs.items()}
+    return summarize_paired(values, failed, configs, scenario_set.weights, objective, aggregate, replicates, baseline)
+
+
+def summarize_paired(
+    values: Mapping[str, Mapping[tuple[str, int], float]],
+    failed: Mapping[str, int],
+    configs: Mapping[str, Mapping[str, Any]],
+    weights: Mapping[str, float],
+    objective: Objective,
+    aggregate: Aggregate,
+    replicates: int,
+    baseline: str | None = None,
+) -> ValidationResult:
+    """The validation tables from run values `values[name][(scenario, replicate)]` that every
+    named config has on the same seeds (so differences to `baseline` are paired); the
+    configs may belong to different systems, as long as the objective is the same."""
     rows, scen_rows = [], []
     base_values = values.get(baseline) if baseline else None
     for name, by_cell in values.items():
