@@ -40,6 +40,7 @@ from loadwise.params import resolve
 from loadwise.report.mergequeue import compare_report
 from loadwise.scenarios import ScenarioSet, get_scenario_set, make_schedule
 from loadwise.scenarios.files import scenario_set_from_data, scenario_set_to_data
+from loadwise.systems.base import identity
 from loadwise.systems.mergequeue import (
     STRATEGY_NAMES,
     MergeQueue,
@@ -226,7 +227,7 @@ def _validate(strategies: Sequence[str], configs: Mapping[str, Mapping[str, Any]
             specs = {(label, cell): plan.spec(resolve(system.knobs, cfg), cell, purpose="validate")
                      for label, cfg in named.items() for cell in cells}
             (run_dir / name).mkdir(exist_ok=True)
-            cache = RunCache(study_storage(run_dir / name), "loadwise")
+            cache = RunCache(study_storage(run_dir / name), "loadwise", identity(system))
             done = all(cache.get(spec) is not None for spec in specs.values())  # resumed: start no workers
             evaluator = Evaluator(InlineBackend(system) if done else make_backend(backend, system, jobs), cache)
             try:
