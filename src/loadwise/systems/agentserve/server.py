@@ -108,6 +108,35 @@ class Server:
         self.recent += self.recent_weight * (latency - self.recent)
         return payload, submitted, t
 
+    def remove(self, payload: Any) -> bool:
+        """Drop a request (running or waiting) that its client abandoned; False when it is not here.
+
+        The clock must be at the current time (`advance`). A freed batch slot goes to the
+        next waiting request, as on a finish.
+        """
+        for i, (_, _, work, _, _, pay) in enumerate(self.waiting):
+            if pay is payload:
+                self.waiting[i] = self.waiting[-1]
+                self.waiting.pop()
+                heapq.heapify(self.waiting)
+                self.sum_work -= work
+                return True
+        for i, (target, _, v0, prompt, (pay, _)) in enumerate(self.running):
+            if pay is payload:
+                self.running[i] = self.running[-1]
+                self.running.pop()
+                heapq.heapify(self.running)
+                self.n -= 1
+                self.sum_vstart -= v0
+                self.sum_prompt -= prompt
+                self.sum_work -= target - v0
+                if self.waiting:
+                    _, _, w, p, sub, nxt = heapq.heappop(self.waiting)
+                    self._start(w, p, (nxt, sub))
+                self._refresh()
+                return True
+        return False
+
     def mean_work(self, default: float) -> float:
         """Mean work (tokens) of the requests in the system; `default` when it is empty."""
         k = self.n + len(self.waiting)
