@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -329,13 +329,15 @@ class Emulator:
         chosen = list(range(len(profiles.model_names))) if models is None else list(models)
         self.models = [ModelServer(profiles, m, speedup, seed) for m in chosen]
 
-    def app(self, ports: list[int]) -> PortDispatcher:
-        """One ASGI app serving model i on ports[i]; its lifespan starts the clocks."""
+    def app(self, ports: list[int], on_ready: Callable[[], None] | None = None) -> PortDispatcher:
+        """One ASGI app serving model i on ports[i]; its lifespan starts the clocks, then calls `on_ready`."""
         if len(ports) != len(self.models):
             raise ValueError(f"{len(self.models)} models need {len(self.models)} ports, got {len(ports)}")
 
         async def startup() -> None:
             for m in self.models:
                 m.start()
+            if on_ready is not None:
+                on_ready()
 
         return PortDispatcher({port: model_app(m) for port, m in zip(ports, self.models)}, startup)

@@ -29,7 +29,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -133,6 +133,7 @@ class Gateway:
         self.metrics = _Metrics(self)
         self.inflight = 0
         self.client: httpx.AsyncClient | None = None
+        self.on_ready: list[Callable[[], None]] = []  # called once the backends are known and polled
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
             Route("/v1/completions", self.text, methods=["POST"]),
@@ -150,6 +151,8 @@ class Gateway:
                                                                              connect=2.0))
         await asyncio.gather(*(self._discover(b) for b in self.live.backends))
         poller = asyncio.create_task(self.live.poll(self.client))
+        for hook in self.on_ready:
+            hook()
         try:
             yield
         finally:
