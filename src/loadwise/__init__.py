@@ -2,7 +2,8 @@
 
 Every verb is importable from the top level — `loadwise.tune`, `loadwise.validate`,
 `loadwise.sweep`, `loadwise.calibrate`, `loadwise.train_router`,
-`loadwise.evaluate_router`, `loadwise.audit`, `loadwise.demo` — together with
+`loadwise.evaluate_router`, `loadwise.audit`, `loadwise.demo`, and the gateway's
+`loadwise.serve_router`, `loadwise.emulate`, `loadwise.loadtest` — together with
 `get_system` and the scenario types. They are loaded on first use, so that importing
 loadwise, or starting the CLI, does not pull in numba, torch or Ray; editors and type
 checkers see them through the imports below.
@@ -25,6 +26,9 @@ _API = {
     "evaluate_router": "loadwise.app.evaluate_router",
     "audit": "loadwise.app.audit",
     "demo": "loadwise.app.demo",
+    "serve_router": "loadwise.app.serve_gateway",
+    "emulate": "loadwise.app.serve_gateway",
+    "loadtest": "loadwise.app.loadtest",
     "get_system": "loadwise.systems",
     "Scenario": "loadwise.scenarios",
     "ScenarioSet": "loadwise.scenarios",
@@ -37,6 +41,8 @@ if TYPE_CHECKING:
     from loadwise.app.calibrate import calibrate
     from loadwise.app.demo import demo
     from loadwise.app.evaluate_router import evaluate_router
+    from loadwise.app.loadtest import loadtest
+    from loadwise.app.serve_gateway import emulate, serve_router
     from loadwise.app.sweep import sweep
     from loadwise.app.train_router import train_router
     from loadwise.app.tune import tune
@@ -48,7 +54,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RateBudgetGrid", "Scenario", "ScenarioSet", "TrainConfig", "__version__", "audit", "calibrate", "demo",
-    "evaluate_router", "get_system", "sweep", "train_router", "tune", "validate",
+    "emulate", "evaluate_router", "get_system", "loadtest", "serve_router", "sweep", "train_router", "tune",
+    "validate",
 ]
 
 

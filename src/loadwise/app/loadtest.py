@@ -10,7 +10,6 @@ other, so each is a load level of its own.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from loadwise.app.progress import make_progress
 from loadwise.app.rundir import new_run_dir, read_run_info, write_run_info
 from loadwise.errors import ConfigError
 from loadwise.files import read_json, write_json, write_text
+from loadwise.gateway.asgi import run as run_async
 from loadwise.gateway.compare import compare
 from loadwise.gateway.loadtest import PLANNERS, LoadTestOptions, fetch_info, run_cell
 from loadwise.report.loadtest import build_report
@@ -116,7 +116,7 @@ def loadtest(gateway: str, rates: Sequence[float], budgets: Sequence[float], wor
                 saved = read_json(folder / CELL_FILE)
                 bar.update(task, completed=cell.workflows, info="done earlier")
             else:
-                run = asyncio.run(run_cell(cell, seed, prof, options, run_id=run_dir.name,
+                run = run_async(run_cell(cell, seed, prof, options, run_id=run_dir.name,
                                            on_workflow=lambda done, _n, t=task: bar.update(t, completed=done)))
                 telemetry.write(folder, run.steps, run.workflows)
                 saved = {"row": _row(label, cell, run.metrics, run.seconds), "errors": run.errors}

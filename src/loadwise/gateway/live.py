@@ -20,8 +20,9 @@ fills from its server models; here it is filled from live sources:
 Durations are in profile seconds: measured real durations are multiplied by `speedup`
 (1 for real servers; K for an emulator run K times faster).
 
-A backend is unhealthy after a connection error or a 5xx answer, or when a scrape fails;
-it is healthy again after a successful scrape at least `RECOVERY_S` later. An unhealthy
+A backend is unhealthy after a connection error or a 5xx answer, or when its `/metrics`
+cannot be reached or answers an error (a scrape that is only slow leaves the metrics
+stale); it is healthy again after a successful scrape at least `RECOVERY_S` later. An unhealthy
 backend is shown to the router as full (all slots running, a long waiting line), and the
 gateway never sends to it. A backend is *saturated* as the Inference Extension defines it
 by default: waiting ≥ 5 or KV cache ≥ 80 % (reported in `/metrics` and `/healthz`).
@@ -32,7 +33,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 import numpy as np
 
 from loadwise.gateway import vllm_metrics as vm
@@ -43,6 +44,7 @@ STALE_AFTER_S = 0.2
 SATURATED_WAITING = 5
 SATURATED_KV = 0.8
 RECOVERY_S = 1.0
+SCRAPE_TIMEOUT_S = 2.0
 RECENT_WEIGHT = 0.1
 POLL_INTERVAL_S = 0.05
 UNHEALTHY_WAITING_PER_SLOT = 8  # an unhealthy backend looks this many batches deep
@@ -157,33 +159,37 @@ class LiveState:
 
     # the poller
 
-    async def scrape(self, client: httpx.AsyncClient, b: Backend, now: float) -> None:
+    async def scrape(self, session: aiohttp.ClientSession, b: Backend, now: float) -> None:
         sent_dispatched, sent_completed = b.since_dispatched, b.since_completed
         try:
-            resp = await client.get(f"{b.url}/metrics", timeout=max(STALE_AFTER_S, self.poll_interval))
-        except (httpx.HTTPError, OSError):
+            async with session.get(f"{b.url}/metrics", timeout=aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT_S)) as resp:
+                status = resp.status
+                text = await resp.text() if status == 200 else ""
+        except TimeoutError:  # slow, not down: its metrics just go stale
+            return
+        except (aiohttp.ClientError, OSError):
             if b.healthy:
                 self.failed(b, "metrics", now)
             return
-        if resp.status_code == 404:  # an OpenAI-compatible server without metrics: own counts only
+        if status == 404:  # an OpenAI-compatible server without metrics: own counts only
             b.has_metrics = False
-        elif resp.status_code >= 400:
+        elif status >= 400:
             if b.healthy:
                 self.failed(b, "metrics", now)
             return
         else:
             b.has_metrics = True
-            b.scraped = vm.parse(resp.text, b.served)
+            b.scraped = vm.parse(text, b.served)
             b.scraped_at = now
             b.since_dispatched -= sent_dispatched
             b.since_completed -= sent_completed
         if not b.healthy and now - b.failed_at >= RECOVERY_S:
             b.healthy = True
 
-    async def poll(self, client: httpx.AsyncClient) -> None:
+    async def poll(self, session: aiohttp.ClientSession) -> None:
         """Scrape every backend every `poll_interval` seconds, until cancelled."""
         loop = asyncio.get_running_loop()
         while True:
             now = loop.time()
-            await asyncio.gather(*(self.scrape(client, b, now) for b in self.backends))
+            await asyncio.gather(*(self.scrape(session, b, now) for b in self.backends))
             await asyncio.sleep(max(0.0, self.poll_interval - (loop.time() - now)))

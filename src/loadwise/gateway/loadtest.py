@@ -26,13 +26,16 @@ grade, the cell's accuracy and goodput are unknown (NaN) and only latencies are 
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 import numpy as np
 import openai
 import pandas as pd
@@ -118,14 +121,14 @@ class _Cell:
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-async def _plan(c: _Cell, http: httpx.AsyncClient, i: int, wid: str) -> tuple[int, int, list[int]]:
+async def _plan(c: _Cell, http: aiohttp.ClientSession, i: int, wid: str) -> tuple[int, int, list[int]]:
     w, budget = c.work, c.cell.budget
     if c.options.planner == "gateway":
-        resp = await http.post(f"{c.options.gateway}/loadwise/v1/plan", json={
-            "budget_s": budget, "workflow_id": wid, "level": int(w.level[i]), "subject": SUBJECTS[int(w.subject[i])],
-            "u_plan": float(w.u_plan[i])}, timeout=c.options.timeout_s)
-        resp.raise_for_status()
-        plan = resp.json()
+        async with http.post(f"{c.options.gateway}/loadwise/v1/plan", json={
+                "budget_s": budget, "workflow_id": wid, "level": int(w.level[i]),
+                "subject": SUBJECTS[int(w.subject[i])], "u_plan": float(w.u_plan[i])}) as resp:
+            resp.raise_for_status()
+            plan = await resp.json()
         return (TOPOLOGIES.index(plan["topology"]), int(plan["n_agents"]), [ROLES.index(r) for r in plan["roles"]])
     m = len(c.profiles.model_names)
     none = np.zeros((1, m), dtype=np.int64)
@@ -218,14 +221,14 @@ def _stream_error(chunk: Any) -> str:
     return f"stream_{err.get('code') or 'error'}" if isinstance(err, dict) else ""
 
 
-async def _workflow(c: _Cell, client: openai.AsyncOpenAI, http: httpx.AsyncClient, i: int,
+async def _workflow(c: _Cell, client: openai.AsyncOpenAI, http: aiohttp.ClientSession, i: int,
                     on_done: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
     arrival = c.vtime(loop.time())
     wid = f"{c.run_id}-{c.cell.label}-{i}"
     try:
         topology, n_agents, roles = await _plan(c, http, i, wid)
-    except (httpx.HTTPError, OSError, KeyError, ValueError) as exc:
+    except (aiohttp.ClientError, TimeoutError, OSError, KeyError, ValueError) as exc:
         kind = f"plan_{type(exc).__name__}"
         c.errors[kind] = c.errors.get(kind, 0) + 1
         topology, n_agents, roles = TOPOLOGIES.index("IO"), 1, [0]
@@ -261,11 +264,13 @@ async def run_cell(cell: Cell, seed: int, profiles: Profiles, options: LoadTestO
         if on_workflow is not None:
             on_workflow(finished, n)
 
+    # the client's aiohttp transport (the `openai[aiohttp]` extra) keeps the cost per call flat with hundreds
+    # of calls in flight, where the default httpx pool scans every connection per call
     client = openai.AsyncOpenAI(base_url=f"{options.gateway}/v1", api_key="loadwise", max_retries=0,
-                                timeout=options.timeout_s)
+                                timeout=options.timeout_s, http_client=openai.DefaultAioHttpClient())
     loop = asyncio.get_running_loop()
     wall = time.perf_counter()
-    async with httpx.AsyncClient() as http:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=options.timeout_s)) as http:
         c.t0 = loop.time()
         tasks = []
         for i, at in enumerate(c.work.arrival.tolist()):
@@ -306,7 +311,7 @@ def finish_cell(c: _Cell, seconds: float) -> CellRun:
 def fetch_info(gateway: str) -> dict[str, Any] | None:
     """A loadwise gateway's `/loadwise/v1/info` (router, profiles, speedup); None for another gateway."""
     try:
-        resp = httpx.get(f"{gateway}/loadwise/v1/info", timeout=5.0)
-    except httpx.HTTPError:
+        with urllib.request.urlopen(f"{gateway}/loadwise/v1/info", timeout=5.0) as resp:
+            return json.loads(resp.read())
+    except (urllib.error.URLError, OSError, ValueError):
         return None
-    return resp.json() if resp.status_code == 200 else None

@@ -9,7 +9,7 @@ a workflow that is starting; it also starts the workflow's budget clock) and `GE
 Per request: read and check it (400 naming the parameter); refuse it with 429 and
 `Retry-After` when `max_inflight` requests are already in flight; find its workflow's
 budget clock; let the router pick (model, strategy) from the live state (`decide`);
-apply the strategy on the wire (`wire.apply_strategy`); forward it with httpx. A backend
+apply the strategy on the wire (`wire.apply_strategy`); forward it with aiohttp. A backend
 that cannot be reached or answers 5xx is marked unhealthy and the request is retried once
 on the next-best pair, if nothing was streamed yet; after that the client gets a 502 with
 an OpenAI-style error. A client that disconnects cancels its backend request. Any other
@@ -34,7 +34,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from starlette.applications import Starlette
@@ -70,6 +70,16 @@ class GatewayConfig:
     max_inflight: int = MAX_INFLIGHT
     poll_interval: float = 0.05
     backend_timeout: float = BACKEND_TIMEOUT_S
+
+
+@dataclass
+class _Answer:
+    """A backend's answer: whole (`body`), or an open stream to relay."""
+
+    status: int
+    content_type: str
+    body: bytes
+    stream: aiohttp.ClientResponse | None
 
 
 class _Metrics:
@@ -132,7 +142,7 @@ class Gateway:
         self.decider = Decider(router, profiles, self.live, seed)
         self.metrics = _Metrics(self)
         self.inflight = 0
-        self.client: httpx.AsyncClient | None = None
+        self.session: aiohttp.ClientSession | None = None  # to the backends (see _lifespan)
         self.on_ready: list[Callable[[], None]] = []  # called once the backends are known and polled
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
@@ -146,11 +156,14 @@ class Gateway:
 
     @asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
-        self.client = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(self.config.backend_timeout,
-                                                                             connect=2.0))
+        # aiohttp keeps idle connections per host in a queue, so a request costs the same with 5 or 500
+        # connections open; httpx's pool (httpcore) scans every connection whenever a request is assigned,
+        # which cost milliseconds per request at the concurrency of a load test (BENCHMARKS.md)
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
+        self.session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(
+            total=self.config.backend_timeout, connect=2.0))
         await asyncio.gather(*(self._discover(b) for b in self.live.backends))
-        poller = asyncio.create_task(self.live.poll(self.client))
+        poller = asyncio.create_task(self.live.poll(self.session))
         for hook in self.on_ready:
             hook()
         try:
@@ -159,15 +172,15 @@ class Gateway:
             poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
-            await self.client.aclose()
+            await self.session.close()
 
     async def _discover(self, backend: Backend) -> None:
         """Take the backend's served model name from its /v1/models when it lists exactly one."""
-        assert self.client is not None
+        assert self.session is not None
         try:
-            resp = await self.client.get(f"{backend.url}/v1/models", timeout=2.0)
-            listed = [m.get("id") for m in resp.json().get("data", [])] if resp.status_code == 200 else []
-        except (httpx.HTTPError, OSError, ValueError, AttributeError):
+            async with self.session.get(f"{backend.url}/v1/models", timeout=aiohttp.ClientTimeout(total=2.0)) as r:
+                listed = [m.get("id") for m in (await r.json()).get("data", [])] if r.status == 200 else []
+        except (aiohttp.ClientError, TimeoutError, ValueError, AttributeError):
             listed = []
         if len(listed) == 1 and isinstance(listed[0], str):
             backend.served = listed[0]
@@ -303,26 +316,20 @@ class Gateway:
             self.live.dispatched(backend, d.expected_work)
             started = loop.time()
             try:
-                if stream:
-                    result = await self._open_stream(request, backend, path, out, call)
-                else:
-                    result = await unless_disconnected(request, self.client.post(
-                        f"{backend.url}{path}", json=out, headers={CALL_HEADER: call}))
+                result = await unless_disconnected(request, self._send(f"{backend.url}{path}", out, call, stream))
             except ClientGone:
                 self.live.finished(backend, d.expected_work, None)
                 self.metrics.cancelled.inc()
                 self.metrics.requests.labels("client_disconnected").inc()
                 return Response(status_code=499)
-            except (httpx.HTTPError, OSError) as exc:
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 self._backend_failed(backend, d, type(exc).__name__, loop.time())
                 exclude = exclude | {d.model}
                 if attempt == 1:
                     self.metrics.retries.inc()
                 continue
-            if result.status_code >= 500:
-                if stream:
-                    await result.aclose()
-                self._backend_failed(backend, d, f"http_{result.status_code}", loop.time())
+            if result.status >= 500:
+                self._backend_failed(backend, d, f"http_{result.status}", loop.time())
                 exclude = exclude | {d.model}
                 if attempt == 1:
                     self.metrics.retries.inc()
@@ -331,11 +338,10 @@ class Gateway:
                 return self._relay_stream(result, backend, d, extra, wf, started, arrived)
             latency = loop.time() - started
             self.live.finished(backend, d.expected_work, latency)
-            self._count_done(backend, wf, latency, loop.time(), "ok" if result.status_code < 400 else "backend_4xx")
-            if result.status_code >= 400:
-                return Response(result.content, status_code=result.status_code,
-                                media_type=result.headers.get("content-type"))
-            answer = result.json()
+            self._count_done(backend, wf, latency, loop.time(), "ok" if result.status < 400 else "backend_4xx")
+            if result.status >= 400:
+                return Response(result.body, status_code=result.status, media_type=result.content_type)
+            answer = json.loads(result.body)
             answer[api.EXTENSION] = {**(answer.get(api.EXTENSION) or {}), **extra, "gateway_s": started - arrived}
             return JSONResponse(answer)
         self.metrics.requests.labels("backend_error").inc()
@@ -354,48 +360,51 @@ class Gateway:
         if self.clocks.remaining(wf, now) < 0:
             self.metrics.violations.inc()
 
-    async def _open_stream(self, request: Request, backend: Backend, path: str, out: dict[str, Any],
-                           call: str) -> httpx.Response:
-        req = self.client.build_request("POST", f"{backend.url}{path}", json=out, headers={CALL_HEADER: call})
-        return await unless_disconnected(request, self.client.send(req, stream=True))
+    async def _send(self, url: str, out: dict[str, Any], call: str, stream: bool) -> _Answer:
+        """POST to a backend; a whole answer is read here, a stream is left open for the relay."""
+        assert self.session is not None
+        resp = await self.session.post(url, data=json.dumps(out, separators=(",", ":")),
+                                       headers={CALL_HEADER: call, "Content-Type": "application/json"})
+        if stream and resp.status < 400:
+            return _Answer(resp.status, resp.content_type, b"", resp)
+        try:
+            return _Answer(resp.status, resp.content_type, await resp.read(), None)
+        finally:
+            resp.release()
 
-    def _relay_stream(self, resp: httpx.Response, backend: Backend, d: Decision, extra: dict[str, Any], wf,
+    def _relay_stream(self, answer: _Answer, backend: Backend, d: Decision, extra: dict[str, Any], wf,
                       started: float, arrived: float) -> Response:
         loop = asyncio.get_running_loop()
-        if resp.status_code >= 400:
-            async def error_body() -> AsyncIterator[bytes]:
-                try:
-                    yield await resp.aread()
-                finally:
-                    await resp.aclose()
-                    self.live.finished(backend, d.expected_work, loop.time() - started)
-                    self._count_done(backend, wf, loop.time() - started, loop.time(), "backend_4xx")
-            return StreamingResponse(error_body(), status_code=resp.status_code,
-                                     media_type=resp.headers.get("content-type"))
+        if answer.stream is None:
+            self.live.finished(backend, d.expected_work, loop.time() - started)
+            self._count_done(backend, wf, loop.time() - started, loop.time(), "backend_4xx")
+            return Response(answer.body, status_code=answer.status, media_type=answer.content_type)
+        resp = answer.stream
 
         async def relay() -> AsyncIterator[bytes]:
             done = False
             try:
-                async for line in resp.aiter_lines():
-                    if line == "data: [DONE]":
+                async for raw in resp.content:
+                    line = raw.strip()
+                    if line == b"data: [DONE]":
                         extra["gateway_s"] = started - arrived
                         yield api.sse({"id": "", "object": "chat.completion.chunk", "created": int(time.time()),
                                        "model": backend.served, "choices": [], api.EXTENSION: extra})
                         yield api.SSE_DONE
                         done = True
                     elif line:
-                        yield line.encode() + b"\n\n"
+                        yield line + b"\n\n"
             except asyncio.CancelledError:  # the client went away: closing the response cancels the backend's work
                 self.metrics.cancelled.inc()
                 raise
-            except (httpx.HTTPError, OSError) as exc:  # the backend broke off mid-stream: tell the client
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:  # the backend broke off mid-stream
                 self.metrics.backend_errors.labels(backend.name, type(exc).__name__).inc()
                 self.live.failed(backend, type(exc).__name__, loop.time())
                 err = api.ApiError(502, f"the backend broke off the stream ({type(exc).__name__})",
                                    kind="server_error", code="backend_error")
                 yield b"data: " + json.dumps(err.body()).encode() + b"\n\n"
             finally:
-                await resp.aclose()
+                resp.close()
                 latency = loop.time() - started
                 self.live.finished(backend, d.expected_work, latency if done else None)
                 if done:
