@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -36,7 +37,7 @@ from typing import Any
 
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -96,8 +97,6 @@ class _Metrics:
                                        "(model, strategy), real seconds.", buckets=_DECISION_BUCKETS, registry=r)
         self.violations = Counter("loadwise_gateway_budget_violations", "Requests answered after their "
                                   "workflow's budget ran out.", registry=r)
-        self.backend_errors = Counter("loadwise_gateway_backend_errors", "Failed backend calls by model and kind.",
-                                      ["model", "kind"], registry=r)
         self.retries = Counter("loadwise_gateway_retries", "Requests retried on the next-best choice.", registry=r)
         self.cancelled = Counter("loadwise_gateway_client_disconnects", "Requests whose client went away; their "
                                  "backend request was cancelled.", registry=r)
@@ -121,12 +120,17 @@ class _StateCollector:
             "age": GaugeMetricFamily("loadwise_gateway_backend_metrics_age_seconds", "Age of the last scrape of "
                                      f"the backend's /metrics (stale after {STALE_AFTER_S} s).", labels=["model"]),
         }
+        errors = CounterMetricFamily("loadwise_gateway_backend_errors", "Failed backend calls and scrapes by model "
+                                     "and kind (each marks the backend unhealthy).", labels=["model", "kind"])
         for b in g.live.backends:
+            for kind, count in sorted(b.errors.items()):
+                errors.add_metric([b.name, kind], count)
             families["inflight"].add_metric([b.name], b.inflight)
             families["healthy"].add_metric([b.name], float(b.healthy))
             families["saturated"].add_metric([b.name], float(b.saturated(now)))
             families["age"].add_metric([b.name], now - b.scraped_at if b.scraped is not None else float("inf"))
         yield from families.values()
+        yield errors
 
 
 class Gateway:
@@ -310,7 +314,8 @@ class Gateway:
                 call = ctx.header_with(None)
             extra = {"model": backend.name, "strategy": STRATEGIES[d.strategy] if d.strategy >= 0 else None,
                      "routed_by": d.routed_by, "running": d.running, "waiting": d.waiting, "kv_use": d.kv_use,
-                     "budget_remaining": d.remaining, "predicted_latency": d.predicted_latency,
+                     "budget_remaining": d.remaining,
+                     "predicted_latency": None if math.isnan(d.predicted_latency) else d.predicted_latency,
                      "attempts": attempt, "decision_s": decision_s, "time_scale": self.config.speedup}
             self.metrics.decisions.labels(backend.name, extra["strategy"] or "none", d.routed_by).inc()
             self.live.dispatched(backend, d.expected_work)
@@ -351,7 +356,6 @@ class Gateway:
     def _backend_failed(self, backend: Backend, d: Decision, kind: str, now: float) -> None:
         self.live.finished(backend, d.expected_work, None)
         self.live.failed(backend, kind, now)
-        self.metrics.backend_errors.labels(backend.name, kind).inc()
         log.warning("backend %s failed (%s); marked unhealthy", backend.name, kind)
 
     def _count_done(self, backend: Backend, wf, latency: float, now: float, outcome: str) -> None:
@@ -398,7 +402,6 @@ class Gateway:
                 self.metrics.cancelled.inc()
                 raise
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:  # the backend broke off mid-stream
-                self.metrics.backend_errors.labels(backend.name, type(exc).__name__).inc()
                 self.live.failed(backend, type(exc).__name__, loop.time())
                 err = api.ApiError(502, f"the backend broke off the stream ({type(exc).__name__})",
                                    kind="server_error", code="backend_error")
