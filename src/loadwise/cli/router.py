@@ -133,7 +133,7 @@ def serve_command(
     router: str = typer.Option(None, "--router", help="Serve a baseline instead: fixed:MODEL:STRATEGY, random, "
                                "static-mix, least-loaded, quality-first or greedy (the default without a "
                                "checkpoint)."),
-    backend: list[str] = typer.Option([], "--backend", help="MODEL=URL of an OpenAI-compatible server (vLLM, the "
+    backends: list[str] = typer.Option([], "--backend", help="MODEL=URL of an OpenAI-compatible server (vLLM, the "
                                       "emulator, ...); MODEL is a profiled name or size (3B). Repeat per model."),
     port: int = typer.Option(8000, "--port", help="Port to listen on (0: a free one)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
@@ -150,7 +150,7 @@ def serve_command(
     """Serve the router as an OpenAI-compatible gateway in front of the backends (Ctrl-C stops it gracefully)."""
     from loadwise.app.serve_gateway import serve_router
 
-    serve_router(checkpoint, router, backend, port, host, profiles, speedup, default_budget, max_inflight,
+    serve_router(checkpoint, router, backends, port, host, profiles, speedup, default_budget, max_inflight,
                  poll_interval, seed, on_ready=_announce)
 
 
