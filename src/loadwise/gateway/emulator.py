@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,12 +110,12 @@ class ModelServer:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._origin = self._loop.time()
+        self._origin = time.perf_counter()  # the loop's own clock may be cached per iteration, at ms resolution
 
     def now(self) -> float:
         """Virtual (emulated) time, s."""
         assert self._loop is not None, "ModelServer.start() first"
-        return (self._loop.time() - self._origin) * self.speedup
+        return (time.perf_counter() - self._origin) * self.speedup
 
     def _catch_up(self) -> float:
         """Complete every finish due by now; return now (virtual)."""
@@ -142,7 +143,8 @@ class ModelServer:
         self._timer_at = due
         if due < INF:
             assert self._loop is not None
-            self._timer = self._loop.call_at(self._origin + due / self.speedup, self._on_timer)
+            delay = self._origin + due / self.speedup - time.perf_counter()
+            self._timer = self._loop.call_later(max(0.0, delay), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer, self._timer_at = None, INF

@@ -31,6 +31,7 @@ by default: waiting ≥ 5 or KV cache ≥ 80 % (reported in `/metrics` and `/hea
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -188,8 +189,7 @@ class LiveState:
 
     async def poll(self, session: aiohttp.ClientSession) -> None:
         """Scrape every backend every `poll_interval` seconds, until cancelled."""
-        loop = asyncio.get_running_loop()
         while True:
-            now = loop.time()
+            now = time.perf_counter()
             await asyncio.gather(*(self.scrape(session, b, now) for b in self.backends))
-            await asyncio.sleep(max(0.0, self.poll_interval - (loop.time() - now)))
+            await asyncio.sleep(max(0.0, self.poll_interval - (time.perf_counter() - now)))

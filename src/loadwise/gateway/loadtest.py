@@ -146,7 +146,6 @@ async def _call(c: _Cell, client: openai.AsyncOpenAI, wid: str, i: int, ci: int,
     w = c.work
     for j in tpl.deps[ci]:
         await steps[j].done.wait()
-    loop = asyncio.get_running_loop()
     agent = tpl.agent[ci]
     role = roles[agent] if agent >= 0 else DECISION_ROLE
     seen = [steps[j] for j in tpl.inputs[ci]]
@@ -161,7 +160,7 @@ async def _call(c: _Cell, client: openai.AsyncOpenAI, wid: str, i: int, ci: int,
         "z_length": float(w.z_length[i, slot]),
     }
     messages = c.prompt(role, int(w.subject[i]), int(w.level[i]), [s.answer for s in seen])
-    start = loop.time()
+    start = time.perf_counter()
     info: dict[str, Any] = {}
     text, error, ttft = "", "", math.nan
     try:
@@ -177,7 +176,7 @@ async def _call(c: _Cell, client: openai.AsyncOpenAI, wid: str, i: int, ci: int,
                     info.update(extra)
                 if chunk.choices and chunk.choices[0].delta.content:
                     if not parts:
-                        ttft = (loop.time() - start) * c.k
+                        ttft = (time.perf_counter() - start) * c.k
                     parts.append(chunk.choices[0].delta.content)
                 error = _stream_error(chunk) or error
             text = "".join(parts)
@@ -192,7 +191,7 @@ async def _call(c: _Cell, client: openai.AsyncOpenAI, wid: str, i: int, ci: int,
         error = "timeout"
     except openai.APIError as exc:
         error = type(exc).__name__
-    end = loop.time()
+    end = time.perf_counter()
     graded = "correct" in info and not error
     correct = bool(info.get("correct", False)) and not error
     if error:
@@ -223,8 +222,7 @@ def _stream_error(chunk: Any) -> str:
 
 async def _workflow(c: _Cell, client: openai.AsyncOpenAI, http: aiohttp.ClientSession, i: int,
                     on_done: Callable[[], None]) -> None:
-    loop = asyncio.get_running_loop()
-    arrival = c.vtime(loop.time())
+    arrival = c.vtime(time.perf_counter())
     wid = f"{c.run_id}-{c.cell.label}-{i}"
     try:
         topology, n_agents, roles = await _plan(c, http, i, wid)
@@ -268,13 +266,12 @@ async def run_cell(cell: Cell, seed: int, profiles: Profiles, options: LoadTestO
     # of calls in flight, where the default httpx pool scans every connection per call
     client = openai.AsyncOpenAI(base_url=f"{options.gateway}/v1", api_key="loadwise", max_retries=0,
                                 timeout=options.timeout_s, http_client=openai.DefaultAioHttpClient())
-    loop = asyncio.get_running_loop()
     wall = time.perf_counter()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=options.timeout_s)) as http:
-        c.t0 = loop.time()
+        c.t0 = time.perf_counter()
         tasks = []
         for i, at in enumerate(c.work.arrival.tolist()):
-            delay = c.t0 + at / c.k - loop.time()
+            delay = c.t0 + at / c.k - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(_workflow(c, client, http, i, done)))

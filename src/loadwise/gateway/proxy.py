@@ -109,7 +109,7 @@ class _StateCollector:
 
     def collect(self):
         g = self.gateway
-        now = asyncio.get_running_loop().time()
+        now = time.perf_counter()
         families = {
             "inflight": GaugeMetricFamily("loadwise_gateway_inflight", "Requests in flight per backend.",
                                           labels=["model"]),
@@ -204,7 +204,7 @@ class Gateway:
         return Response(generate_latest(self.metrics.registry), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def healthz(self, _: Request) -> Response:
-        now = asyncio.get_running_loop().time()
+        now = time.perf_counter()
         backends = {b.name: {"url": b.url, "healthy": b.healthy, "saturated": b.saturated(now),
                              "metrics_fresh": b.fresh(now), "inflight": b.inflight} for b in self.live.backends}
         ok = any(b.healthy for b in self.live.backends)
@@ -227,7 +227,7 @@ class Gateway:
                 raise api.bad_param("u_plan", "must be a number in [0, 1]")
         except api.ApiError as err:
             return err.response()
-        now = asyncio.get_running_loop().time()
+        now = time.perf_counter()
         budget = ctx.budget_s or self.config.default_budget
         wf = self.clocks.touch(ctx.workflow_id, budget, now)
         plan = self.decider.plan(budget, ctx.level, ctx.subject, u_plan, wf, now, self.clocks)
@@ -245,8 +245,7 @@ class Gateway:
         return await self._complete(request, api.COMPLETION)
 
     async def _complete(self, request: Request, kind: str) -> Response:
-        loop = asyncio.get_running_loop()
-        arrived = loop.time()
+        arrived = time.perf_counter()
         try:
             body = await api.read_body(request)
             text = api.check_request(body, kind)
@@ -289,14 +288,13 @@ class Gateway:
 
     async def _forward(self, request: Request, kind: str, body: dict[str, Any], ctx, budget: float, wf,
                        prompt_tokens: int, pinned: Backend | None, arrived: float) -> Response:
-        loop = asyncio.get_running_loop()
         path = "/v1/chat/completions" if kind == api.CHAT else "/v1/completions"
         stream = bool(body.get("stream", False))
         exclude: frozenset[int] = frozenset()
         for attempt in (1, 2):
             t0 = time.perf_counter()
             try:
-                d = self._decide(ctx, budget, wf, prompt_tokens, pinned, exclude, loop.time())
+                d = self._decide(ctx, budget, wf, prompt_tokens, pinned, exclude, time.perf_counter())
             except NoBackend as exc:
                 self.metrics.requests.labels("no_backend").inc()
                 return api.ApiError(503 if attempt == 1 else 502, f"no backend can serve the request: {exc}",
@@ -319,7 +317,7 @@ class Gateway:
                      "attempts": attempt, "decision_s": decision_s, "time_scale": self.config.speedup}
             self.metrics.decisions.labels(backend.name, extra["strategy"] or "none", d.routed_by).inc()
             self.live.dispatched(backend, d.expected_work)
-            started = loop.time()
+            started = time.perf_counter()
             try:
                 result = await unless_disconnected(request, self._send(f"{backend.url}{path}", out, call, stream))
             except ClientGone:
@@ -328,22 +326,22 @@ class Gateway:
                 self.metrics.requests.labels("client_disconnected").inc()
                 return Response(status_code=499)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                self._backend_failed(backend, d, type(exc).__name__, loop.time())
+                self._backend_failed(backend, d, type(exc).__name__, time.perf_counter())
                 exclude = exclude | {d.model}
                 if attempt == 1:
                     self.metrics.retries.inc()
                 continue
             if result.status >= 500:
-                self._backend_failed(backend, d, f"http_{result.status}", loop.time())
+                self._backend_failed(backend, d, f"http_{result.status}", time.perf_counter())
                 exclude = exclude | {d.model}
                 if attempt == 1:
                     self.metrics.retries.inc()
                 continue
             if stream:
                 return self._relay_stream(result, backend, d, extra, wf, started, arrived)
-            latency = loop.time() - started
+            latency = time.perf_counter() - started
             self.live.finished(backend, d.expected_work, latency)
-            self._count_done(backend, wf, latency, loop.time(), "ok" if result.status < 400 else "backend_4xx")
+            self._count_done(backend, wf, latency, time.perf_counter(), "ok" if result.status < 400 else "backend_4xx")
             if result.status >= 400:
                 return Response(result.body, status_code=result.status, media_type=result.content_type)
             answer = json.loads(result.body)
@@ -378,10 +376,9 @@ class Gateway:
 
     def _relay_stream(self, answer: _Answer, backend: Backend, d: Decision, extra: dict[str, Any], wf,
                       started: float, arrived: float) -> Response:
-        loop = asyncio.get_running_loop()
         if answer.stream is None:
-            self.live.finished(backend, d.expected_work, loop.time() - started)
-            self._count_done(backend, wf, loop.time() - started, loop.time(), "backend_4xx")
+            self.live.finished(backend, d.expected_work, time.perf_counter() - started)
+            self._count_done(backend, wf, time.perf_counter() - started, time.perf_counter(), "backend_4xx")
             return Response(answer.body, status_code=answer.status, media_type=answer.content_type)
         resp = answer.stream
 
@@ -402,16 +399,16 @@ class Gateway:
                 self.metrics.cancelled.inc()
                 raise
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:  # the backend broke off mid-stream
-                self.live.failed(backend, type(exc).__name__, loop.time())
+                self.live.failed(backend, type(exc).__name__, time.perf_counter())
                 err = api.ApiError(502, f"the backend broke off the stream ({type(exc).__name__})",
                                    kind="server_error", code="backend_error")
                 yield b"data: " + json.dumps(err.body()).encode() + b"\n\n"
             finally:
                 resp.close()
-                latency = loop.time() - started
+                latency = time.perf_counter() - started
                 self.live.finished(backend, d.expected_work, latency if done else None)
                 if done:
-                    self._count_done(backend, wf, latency, loop.time(), "ok")
+                    self._count_done(backend, wf, latency, time.perf_counter(), "ok")
                 else:
                     self.metrics.requests.labels("stream_incomplete").inc()
 
