@@ -32,16 +32,15 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from loadwise.app.serve_gateway import server_process as server
 
 SECTIONS = ("overhead", "throughput", "emulator", "sim2real", "killed")
 
@@ -59,25 +58,6 @@ def load_average() -> str:
     return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
-@contextmanager
-def server(*args: str):
-    """A `loadwise` server subprocess and its ready line; SIGTERM (then SIGKILL) on exit."""
-    cmd = [sys.executable, "-c", "from loadwise.cli import main; main()", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"{' '.join(args)} did not start")
-        yield proc, json.loads(line)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -93,7 +73,8 @@ async def closed_loop(targets: list[tuple[str, str]], n: int, concurrency: int, 
 
     rows = []
     messages = [{"role": "user", "content": "What is 17 * 23? " * 20}]
-    headers = {CALL_HEADER: CallContext(strategy="concise", z_length=-1.0).header()}
+    # a 10 s budget: the routers pick pairs that answer in seconds, as they would for a tight tier
+    headers = {CALL_HEADER: CallContext(strategy="concise", z_length=-1.0).header(), "X-Loadwise-Budget-S": "10"}
     queue = list(range(n))
 
     async def client(session: aiohttp.ClientSession) -> None:
@@ -262,7 +243,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--workflows", type=int, default=300, help="per cell of the sim-to-real grid")
-    parser.add_argument("--requests", type=int, default=2000, help="per run of the overhead and throughput sections")
+    parser.add_argument("--requests", type=int, default=1000, help="per run of the overhead and throughput sections")
     parser.add_argument("--emulator-seconds", type=float, default=90.0)
     parser.add_argument("--checkpoint", default=None, help="trained router for the overhead section")
     parser.add_argument("--out", default="runs/bench-gateway")

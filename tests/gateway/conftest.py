@@ -3,11 +3,6 @@ subprocesses of the real command line (for timing checks, where threads would sh
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from loadwise.app.serve_gateway import server_process
 from loadwise.gateway import Emulator, Served, bind, build_gateway, load_gateway_router
 from loadwise.systems.agentserve import load_profiles
 
@@ -58,29 +54,6 @@ def stack(profiles):
         yield url, gw, urls
 
 
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from loadwise.cli import main; main()", *args]
-
-
-@contextmanager
-def process(*args: str, timeout: float = 60.0) -> Iterator[tuple[subprocess.Popen, dict]]:
-    """A `loadwise` server as a subprocess; yields it and its ready line (JSON). Stopped (SIGTERM,
-    then SIGKILL) on exit, so no server outlives the test."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen(cli(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.monotonic() + timeout
-        line = ""
-        while time.monotonic() < deadline and not line:
-            line = proc.stdout.readline()
-            if proc.poll() is not None and not line:
-                raise RuntimeError(f"server exited: {proc.stderr.read()[-2000:]}")
-        yield proc, json.loads(line)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+def process(*args: str):
+    """A `loadwise` server subprocess (see `app.serve_gateway.server_process`)."""
+    return server_process(*args)
