@@ -113,12 +113,15 @@ def overhead(checkpoint: str | None, requests: int) -> pd.DataFrame:
     rows = []
     with server("serve", "emulate", "--port", "0", "--speedup", str(speedup)) as (_, emu):
         backends = [f"--backend={k}={v}" for k, v in emu["models"].items()]
-        direct = asyncio.run(closed_loop([(url, name) for name, url in emu["models"].items()], requests, 50, speedup))
+        targets = [(url, name) for name, url in emu["models"].items()]
+        asyncio.run(closed_loop(targets, 100, 50, speedup))  # warm-up: connections, first calls
+        direct = asyncio.run(closed_loop(targets, requests, 50, speedup))
         with tempfile.TemporaryDirectory() as tmp:
             routers = {"greedy": ["--router", "greedy"],
                        "trained (PPO)": [checkpoint or str(small_checkpoint(Path(tmp) / "router"))]}
             for label, args in routers.items():
                 with server("router", "serve", *args, "--port", "0", "--speedup", str(speedup), *backends) as (_, gw):
+                    asyncio.run(closed_loop([(gw["url"], "auto")], 100, 50, speedup))  # warm-up
                     via = asyncio.run(closed_loop([(gw["url"], "auto")], requests, 50, speedup))
                 rows.append({
                     "router": label,

@@ -4,10 +4,11 @@
   request with a trained checkpoint or any baseline router, from live backend state.
 - `Emulator` (`emulator`): vLLM-like servers of the profiled models, driven by the
   simulator's server model in real time or sped up.
-- `run_load_test` (`loadtest`): the simulator's workloads driven through any
+- `loadtest.run_cell`: the simulator's workload of one cell driven through any
   OpenAI-compatible gateway with the `openai` client; telemetry in the agentserve schema.
-- `compare` (`compare`): load-test cells beside the simulator's, with confidence intervals.
-- `asgi`: serving these apps with uvicorn on sockets we bind (in-process or in a thread).
+- `compare.compare`: load-test cells beside the simulator's, with confidence intervals.
+- `asgi`: serving these apps with uvicorn on sockets we bind (in this process's loop or in
+  a background thread).
 """
 
 from __future__ import annotations

@@ -5,10 +5,11 @@
   lifespan runs a startup hook.
 - `unless_disconnected`: await a result unless the client hangs up first, so that a
   non-streamed request abandoned by its client stops its work downstream.
-- `bind` / `serve` / `Served`: uvicorn on pre-bound sockets (port 0 lets the system pick a
-  free port, which tests and the demo use), in the current event loop with graceful
+- `bind` / `make_server` / `Served`: uvicorn on pre-bound sockets (port 0 lets the system
+  pick a free port, which tests and the demo use), run in the main thread with graceful
   shutdown on SIGINT/SIGTERM (uvicorn drains in-flight requests first), or in a
-  background thread for tests and the demo.
+  background thread (`Served`, for tests).
+- `run`: a coroutine on a fresh event loop (uvloop's where installed), for the load test.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import time
 from collections.abc import AsyncIterator, Callable
@@ -337,6 +338,8 @@ class Emulator:
             raise ValueError(f"{len(self.models)} models need {len(self.models)} ports, got {len(ports)}")
 
         async def startup() -> None:
+            gc.collect()
+            gc.freeze()  # startup's objects stay: keep them out of the collector's full passes
             for m in self.models:
                 m.start()
             if on_ready is not None:

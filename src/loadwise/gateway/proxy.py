@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import math
@@ -168,6 +169,10 @@ class Gateway:
             total=self.config.backend_timeout, connect=2.0))
         await asyncio.gather(*(self._discover(b) for b in self.live.backends))
         poller = asyncio.create_task(self.live.poll(self.session))
+        # what was loaded at startup (numpy, scipy, pandas, torch, the router) stays: keep it out of the
+        # collector's full passes, which otherwise stall a request for tens of milliseconds
+        gc.collect()
+        gc.freeze()
         for hook in self.on_ready:
             hook()
         try:
