@@ -16,13 +16,15 @@ their contention (the machine's load average is printed with each section).
 3. emulator: at speedup 1, load-test cells at the InfraMind rates (10-200 workflows/min,
    `--emulator-seconds` of arrivals each): per call, measured latency / modeled service
    time; and the cell's mean call latency against the simulator's on the same workflows.
-4. sim2real: `loadwise router loadtest --compare-sim` through the emulator at speedup 20,
-   rates 20/100/200 × budgets 10/50/600, `--workflows` per cell (300: the target).
+4. sim2real: `loadwise router loadtest --compare-sim` through the emulator at `--speedup`
+   (20: the target), `--rates` (20/100/200) × budgets 10/50/600, `--workflows` per cell
+   (300: the target), with the load generator's largest lag behind its schedule.
 5. killed: a load test during which the process serving the 32B model is killed with
    SIGKILL: requests sent, answered, retried, failed with a clear error, lost.
 
 Usage: python benchmarks/gateway.py [--sections overhead,throughput,emulator,sim2real,killed]
-           [--workflows 300] [--emulator-seconds 90] [--checkpoint PATH] [--out runs/bench-gateway]
+           [--workflows 300] [--speedup 20] [--rates 20,100,200] [--emulator-seconds 90]
+           [--requests 1000] [--checkpoint PATH] [--out runs/bench-gateway]
 """
 
 from __future__ import annotations
@@ -191,15 +193,15 @@ def _sim_call_latency(rate: float, n: int) -> float:
     return result.metrics["mean_step_latency"]
 
 
-def sim2real(workflows: int, out: Path) -> pd.DataFrame:
+def sim2real(workflows: int, out: Path, speedup: float, rates: list[float]) -> pd.DataFrame:
     from loadwise.app.loadtest import loadtest
 
-    print(f"\n## sim-to-real at speedup 20, {workflows} workflows per cell ({load_average()})")
+    print(f"\n## sim-to-real at speedup {speedup:g}, {workflows} workflows per cell ({load_average()})")
     started = time.perf_counter()
-    with server("serve", "emulate", "--port", "0", "--speedup", "20") as (_, emu):
+    with server("serve", "emulate", "--port", "0", "--speedup", f"{speedup:g}") as (_, emu):
         backends = [f"--backend={k}={v}" for k, v in emu["models"].items()]
-        with server("router", "serve", "--port", "0", "--speedup", "20", *backends) as (_, gw):
-            result = loadtest(gw["url"], [20, 100, 200], [10, 50, 600], workflows, out=out / "sim2real",
+        with server("router", "serve", "--port", "0", "--speedup", f"{speedup:g}", *backends) as (_, gw):
+            result = loadtest(gw["url"], rates, [10, 50, 600], workflows, out=out / f"sim2real-x{speedup:g}",
                               compare_sim=True, progress=False)
     t = result.comparison
     shown = pd.DataFrame({
@@ -210,6 +212,7 @@ def sim2real(workflows: int, out: Path) -> pd.DataFrame:
         "relative [95% CI]": [f"{d:+.1%} [{lo:+.1%}, {hi:+.1%}]" for d, lo, hi in
                               zip(t["latency_relative_difference"], t["latency_ci_low"], t["latency_ci_high"])],
         "within target": t["agrees"],
+        "load generator's max lag s": result.cells["arrival_lag_max"].to_numpy(),
     })
     show(shown, "{:.3f}")
     print(f"pooled: {json.dumps(result.pooled, default=float)}; {time.perf_counter() - started:.0f} s; "
@@ -248,6 +251,8 @@ def main() -> None:
     parser.add_argument("--workflows", type=int, default=300, help="per cell of the sim-to-real grid")
     parser.add_argument("--requests", type=int, default=1000, help="per run of the overhead and throughput sections")
     parser.add_argument("--emulator-seconds", type=float, default=90.0)
+    parser.add_argument("--speedup", type=float, default=20.0, help="of the sim-to-real section")
+    parser.add_argument("--rates", default="20,100,200", help="of the sim-to-real section")
     parser.add_argument("--checkpoint", default=None, help="trained router for the overhead section")
     parser.add_argument("--out", default="runs/bench-gateway")
     args = parser.parse_args()
@@ -267,7 +272,9 @@ def main() -> None:
         elif name == "emulator":
             emulator_timing(args.emulator_seconds, out).to_csv(out / "emulator.csv", index=False)
         elif name == "sim2real":
-            sim2real(args.workflows, out).to_csv(out / "sim2real.csv", index=False)
+            rates = [float(r) for r in args.rates.split(",")]
+            sim2real(args.workflows, out, args.speedup, rates).to_csv(out / f"sim2real-x{args.speedup:g}.csv",
+                                                                     index=False)
         else:
             killed(out).to_csv(out / "killed.csv", index=False)
 

@@ -176,8 +176,10 @@ def gateway_step(folder: Path, seed: int) -> Report:
         with server_process("router", "serve", *router, *speed, *backends, log=folder / "gateway.log") as (_, gw):
             result = loadtest(gw["url"], [GATEWAY_RATE], GATEWAY_BUDGETS, workflows=300, seed=seed,
                               out=folder / "loadtest", compare_sim=True, progress=False)
-    return build_loadtest_report(result.cells, {**result.settings, "run_dir": str(result.run_dir)},
-                                 result.comparison, result.pooled)
+    section = build_loadtest_report(result.cells, {**result.settings, "run_dir": str(result.run_dir)},
+                                    result.comparison, result.pooled)
+    section.title = "Gateway: the trained router on live traffic (emulated servers, 20x real time)"
+    return section
 
 
 STEPS: list[DemoStep] = [

@@ -14,6 +14,10 @@ sees are correct, and its common random numbers, so an emulator behind the gatew
 the same answer length and correctness the simulator would. The prompt holds the role,
 the problem (padded to the profile's prompt length) and the answers the call sees.
 
+Cells run one after the other against the same gateway and servers, which start each cell
+idle; the gateway's recent-latency averages carry over from the cell before (the
+simulator starts every cell afresh).
+
 Every call is recorded as a role-step row and every workflow as a workflow row in the
 agentserve telemetry schema, times in profile seconds (real × speedup); the extra
 columns say how each call went (`error`, `attempts`, `routed_by`, `gateway_s`,
@@ -241,7 +245,8 @@ async def _workflow(c: _Cell, client: openai.AsyncOpenAI, http: aiohttp.ClientSe
     c.workflows.append({
         "workflow_id": i, "item_id": int(c.work.item_id[i]), "subject": SUBJECTS[int(c.work.subject[i])],
         "level": int(c.work.level[i]), "topology": TOPOLOGIES[topology], "n_agents": n_agents,
-        "n_steps": tpl.n_calls, "arrival_time": arrival, "workflow_latency": end - arrival,
+        "n_steps": tpl.n_calls, "arrival_time": arrival, "arrival_lag": arrival - float(c.work.arrival[i]),
+        "workflow_latency": end - arrival,
         "latency_excl_decision": decision["dispatch_time"] - arrival, "solved": steps[-1].correct,
         "graded": all(s.row["graded"] for s in steps),
         "errors": sum(bool(s.row["error"]) for s in steps),
@@ -302,6 +307,7 @@ def finish_cell(c: _Cell, seconds: float) -> CellRun:
     metrics["steps"] = float(len(steps))
     metrics["errors"] = float((steps["error"] != "").sum())
     metrics["retried"] = float((steps["attempts"] > 1).sum())
+    metrics["arrival_lag_max"] = float(workflows["arrival_lag"].max())
     return CellRun(cell, steps, workflows, metrics, seconds, dict(c.errors))
 
 

@@ -46,9 +46,9 @@ from starlette.routing import Route
 
 from loadwise.gateway import openai_api as api
 from loadwise.gateway.asgi import ClientGone, unless_disconnected
-from loadwise.gateway.decide import Decider, Decision, NoBackend, WorkflowClocks
+from loadwise.gateway.decide import Decider, Decision, NoBackend, Workflow, WorkflowClocks
 from loadwise.gateway.live import STALE_AFTER_S, Backend, LiveState
-from loadwise.gateway.wire import CALL_HEADER, apply_strategy, parse_context
+from loadwise.gateway.wire import CALL_HEADER, CallContext, apply_strategy, parse_context
 from loadwise.systems.agentserve.profiles import Profiles
 from loadwise.systems.agentserve.routing import ROLES, STRATEGIES, SUBJECTS, TOPOLOGIES, Router
 
@@ -278,8 +278,8 @@ class Gateway:
         finally:
             self.inflight -= 1
 
-    def _decide(self, ctx, budget, wf, prompt_tokens, pinned: Backend | None, exclude: frozenset[int],
-                now: float) -> Decision:
+    def _decide(self, ctx: CallContext, budget: float, wf: Workflow, prompt_tokens: int, pinned: Backend | None,
+                exclude: frozenset[int], now: float) -> Decision:
         remaining = self.clocks.remaining(wf, now)
         if pinned is not None:
             if not pinned.healthy or pinned.model in exclude:
@@ -291,8 +291,8 @@ class Gateway:
                             float(self.live.default_work[m]), "pinned")
         return self.decider.route(ctx, budget, remaining, prompt_tokens, wf, now, exclude)
 
-    async def _forward(self, request: Request, kind: str, body: dict[str, Any], ctx, budget: float, wf,
-                       prompt_tokens: int, pinned: Backend | None, arrived: float) -> Response:
+    async def _forward(self, request: Request, kind: str, body: dict[str, Any], ctx: CallContext, budget: float,
+                       wf: Workflow, prompt_tokens: int, pinned: Backend | None, arrived: float) -> Response:
         path = "/v1/chat/completions" if kind == api.CHAT else "/v1/completions"
         stream = bool(body.get("stream", False))
         exclude: frozenset[int] = frozenset()
@@ -361,7 +361,7 @@ class Gateway:
         self.live.failed(backend, kind, now)
         log.warning("backend %s failed (%s); marked unhealthy", backend.name, kind)
 
-    def _count_done(self, backend: Backend, wf, latency: float, now: float, outcome: str) -> None:
+    def _count_done(self, backend: Backend, wf: Workflow, latency: float, now: float, outcome: str) -> None:
         self.metrics.duration.labels(backend.name).observe(latency)
         self.metrics.requests.labels(outcome).inc()
         if self.clocks.remaining(wf, now) < 0:
@@ -379,7 +379,7 @@ class Gateway:
         finally:
             resp.release()
 
-    def _relay_stream(self, answer: _Answer, backend: Backend, d: Decision, extra: dict[str, Any], wf,
+    def _relay_stream(self, answer: _Answer, backend: Backend, d: Decision, extra: dict[str, Any], wf: Workflow,
                       started: float, arrived: float) -> Response:
         if answer.stream is None:
             self.live.finished(backend, d.expected_work, time.perf_counter() - started)

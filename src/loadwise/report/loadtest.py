@@ -16,6 +16,8 @@ from loadwise.report.document import Report
 from loadwise.report.router import mix_by_rate, rate_budget_matrix
 from loadwise.systems.agentserve.routing import MODELS, STRATEGIES
 
+LAG_WARNING_S = 1.0  # profile seconds a workflow may start late before a cell's load is in doubt
+
 
 def build_report(cells: pd.DataFrame, settings: dict[str, Any], comparison: pd.DataFrame | None = None,
                  pooled: dict[str, Any] | None = None) -> Report:
@@ -31,6 +33,14 @@ def build_report(cells: pd.DataFrame, settings: dict[str, Any], comparison: pd.D
         text += "The backends do not grade answers, so goodput and accuracy are unknown; "
     text += f"violation rate {cells['violation_rate'].mean():.3f}; {errors} calls failed."
     rep.paragraph(text)
+    lagging = cells[cells["arrival_lag_max"] > LAG_WARNING_S]
+    if len(lagging):
+        worst = lagging.sort_values("arrival_lag_max").iloc[-1]
+        rep.paragraph(
+            f"Warning: the load generator fell behind its schedule in {len(lagging)} cell(s), by up to "
+            f"{worst['arrival_lag_max']:.1f} s of profile time (rate {worst['rate']:g}, budget {worst['budget']:g}): "
+            "the machine could not drive this load at this speedup, so those cells were offered less load than "
+            "their rate; rerun them with a lower --speedup on the emulator and the gateway.")
     if comparison is not None and pooled is not None:
         g_lo, g_hi = pooled["goodput_ci"]
         l_lo, l_hi = pooled["latency_ci"]
@@ -58,8 +68,9 @@ def build_report(cells: pd.DataFrame, settings: dict[str, Any], comparison: pd.D
     rep.table(mix_by_rate(cells, "strategy", STRATEGIES), caption="Strategy selection (%) by rate", index=True,
               floatfmt="{:.1f}")
     shown = ["rate", "budget", "workflows", "steps", "goodput", "accuracy", "violation_rate", "mean_latency",
-             "p95_latency", "mean_step_latency", "mean_queue", "errors", "retried", "seconds"]
-    rep.table(cells[shown], caption="Every cell (seconds: wall-clock time of the cell)", floatfmt="{:.3g}")
+             "p95_latency", "mean_step_latency", "mean_queue", "errors", "retried", "arrival_lag_max", "seconds"]
+    rep.table(cells[shown], caption="Every cell (arrival_lag_max: the latest a workflow started against its "
+              "schedule, profile s; seconds: wall-clock time of the cell)", floatfmt="{:.3g}")
     if comparison is not None:
         rep.heading("Live vs simulated, per cell")
         rep.table(comparison, caption="Paired by workflow (same arrivals, items and draws); intervals are 95 % "
