@@ -11,8 +11,9 @@ import openai
 import pytest
 from scipy.special import expit
 
+from loadwise.errors import ConfigError
 from loadwise.gateway import vllm_metrics as vm
-from loadwise.gateway.emulator import ModelServer, _Call
+from loadwise.gateway.emulator import Emulator, ModelServer, _Call
 from loadwise.gateway.wire import CALL_HEADER, CallContext
 from loadwise.systems.agentserve.routing import DECISION_ROLE, ROLES, STRATEGIES, TOPOLOGIES
 from loadwise.systems.agentserve.server import Server
@@ -129,3 +130,20 @@ def test_load_is_visible_while_requests_run(profiles):
         name, url = next(iter(urls.items()))
         running, waiting = asyncio.run(check(url, name))
         assert running == profiles.max_num_seqs[4] and waiting == 40 - running
+
+
+def test_edf_serves_the_tighter_deadline_first(profiles):
+    async def check(edf: bool) -> bool:
+        m = ModelServer(profiles, 0, 100.0, seed=0, edf=edf)
+        m.start()
+        for i in range(int(profiles.max_num_seqs[0])):  # a full batch, finishing one by one
+            m.submit(_Call(tokens=1000 + i, prefill=0.0, prompt=1.0))
+        loose, tight = _Call(tokens=5, prefill=0.0, prompt=1.0), _Call(tokens=5, prefill=0.0, prompt=1.0)
+        m.submit(loose, budget_left=100.0)
+        m.submit(tight, budget_left=5.0)
+        await asyncio.wait_for(asyncio.gather(loose.done.wait(), tight.done.wait()), 5)
+        return tight.started < loose.started
+
+    assert asyncio.run(check(edf=True)) and not asyncio.run(check(edf=False))
+    with pytest.raises(ConfigError, match="^discipline: unknown queue discipline 'lifo'"):
+        Emulator(profiles, discipline="lifo")

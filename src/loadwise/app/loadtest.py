@@ -63,12 +63,14 @@ def _row(router: str, cell: Cell, metrics: dict[str, float], seconds: float) -> 
 
 def loadtest(gateway: str, rates: Sequence[float], budgets: Sequence[float], workflows: int = 300,
              pattern: str = "poisson", seed: int = 0, out: str | Path | None = None, speedup: float | None = None,
+             discipline: str = "fcfs",
              stream: bool = False, planner: str = "gateway", compare_sim: bool = False,
              sim_router: str | None = None, profiles: str | Path | None = None, timeout: float = 120.0,
              progress: bool = True) -> LoadTestResult:
     """Drive every (rate, budget) cell's workload through `gateway` (its base URL); see the module docstring.
 
     `speedup` defaults to the gateway's own (`/loadwise/v1/info`, 1 for other gateways);
+    `discipline` is the servers' waiting-line order (the emulator's), for the simulated cells;
     `compare_sim` also simulates the cells with the router the gateway serves (or `sim_router`,
     a router name or checkpoint) and reports both side by side.
     """
@@ -81,7 +83,7 @@ def loadtest(gateway: str, rates: Sequence[float], budgets: Sequence[float], wor
         raise ConfigError("rates" if not rates else "budgets", "at least one value is required")
     if not timeout > 0:
         raise ConfigError("timeout", f"must be positive, got {timeout}")
-    cells = [Cell(float(r), float(b), int(workflows), pattern).check() for r in rates for b in budgets]
+    cells = [Cell(float(r), float(b), int(workflows), pattern, discipline).check() for r in rates for b in budgets]
     info = fetch_info(gateway)
     if info is None and planner == "gateway":
         raise ConfigError("gateway", f"{gateway} is not a loadwise gateway (no /loadwise/v1/info): start one with "
@@ -95,7 +97,8 @@ def loadtest(gateway: str, rates: Sequence[float], budgets: Sequence[float], wor
         raise ConfigError("sim_router", "the gateway does not say which router it serves; give --sim-router")
     settings = {
         "gateway": gateway, "rates": [float(r) for r in rates], "budgets": [float(b) for b in budgets],
-        "workflows": int(workflows), "pattern": pattern, "seed": int(seed), "speedup": k, "stream": stream,
+        "workflows": int(workflows), "pattern": pattern, "discipline": discipline, "seed": int(seed), "speedup": k,
+        "stream": stream,
         "planner": planner, "router": router_label, "profiles": prof.path, "timeout": timeout,
     }
     run_dir = new_run_dir(RUN_KIND, out)

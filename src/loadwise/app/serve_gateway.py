@@ -47,7 +47,7 @@ def _bind_all(host: str, ports: Sequence[int]) -> list:
 
 
 def emulate(port: int = 8100, host: str = "127.0.0.1", profiles: str | Path | None = None, speedup: float = 1.0,
-            models: Sequence[str] | None = None, seed: int = 0,
+            models: Sequence[str] | None = None, seed: int = 0, discipline: str = "fcfs",
             on_ready: Callable[[dict[str, Any]], None] | None = None) -> None:
     """Serve every profiled model (or `models`) as a vLLM-like endpoint on port, port + 1, ...
     (all on free ports when port is 0) until interrupted."""
@@ -55,12 +55,13 @@ def emulate(port: int = 8100, host: str = "127.0.0.1", profiles: str | Path | No
         raise ConfigError("speedup", f"must be positive, got {speedup}")
     prof = load_profiles(profiles)
     chosen = None if not models else [model_index(m, prof, "models") for m in models]
-    emulator = Emulator(prof, speedup, chosen, seed)
+    emulator = Emulator(prof, speedup, chosen, seed, discipline)
     sockets = _bind_all(host, [0 if port == 0 else port + i for i in range(len(emulator.models))])
     ports = [s.getsockname()[1] for s in sockets]
     urls = {m.name: url_of(s) for m, s in zip(emulator.models, sockets)}
     announce = None if on_ready is None else (
-        lambda: on_ready({"event": "ready", "kind": "emulator", "speedup": speedup, "models": urls}))
+        lambda: on_ready({"event": "ready", "kind": "emulator", "speedup": speedup, "discipline": discipline,
+                          "models": urls}))
     app = emulator.app(ports, announce)
     _serve(make_server(app, graceful_s=GRACEFUL_SHUTDOWN_S), sockets)
 

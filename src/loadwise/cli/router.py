@@ -164,6 +164,8 @@ def loadtest_command(
     seed: int = typer.Option(0, "--seed", help="Workload seed (the simulator's, for --compare-sim)."),
     speedup: float = typer.Option(None, "--speedup", help="Servers' speedup over their profiles (default: the "
                                   "gateway's)."),
+    discipline: str = typer.Option("fcfs", "--discipline", help="The servers' waiting-line order (fcfs or edf), "
+                                   "for --compare-sim."),
     stream: bool = typer.Option(False, "--stream", help="Stream every answer (and measure time to first token)."),
     planner: str = typer.Option("gateway", "--planner", help="gateway (its planner) or reference (the "
                                 "reference's fixed plan, for a gateway without one)."),
@@ -183,8 +185,8 @@ def loadtest_command(
     from loadwise.systems.agentserve.routing import model_size
 
     result = loadtest(gateway, number_list(rates, "rates") or (), number_list(budgets, "budgets") or (), workflows,
-                      pattern, seed, out, speedup, stream, planner, compare_sim, sim_router, profiles, timeout,
-                      progress=not as_json)
+                      pattern, seed, out, speedup, discipline, stream, planner, compare_sim, sim_router, profiles,
+                      timeout, progress=not as_json)
     if as_json:
         typer.echo(json.dumps({"cells": result.cells.to_dict(orient="records"),
                                "comparison": None if result.comparison is None

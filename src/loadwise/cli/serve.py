@@ -66,6 +66,8 @@ def emulate_cmd(
     models: str = typer.Option(None, "--models", help="Comma-separated models to serve (names or sizes; default "
                                "all)."),
     seed: int = typer.Option(0, "--seed", help="Seed of draws for requests that bring none."),
+    discipline: str = typer.Option("fcfs", "--discipline", help="Waiting-line order: fcfs (vLLM's) or edf (by the "
+                                   "workflow's deadline, which a loadwise gateway forwards)."),
 ) -> None:
     """Serve every profiled model as a vLLM-like OpenAI endpoint on CPU (Ctrl-C stops it gracefully)."""
     import json
@@ -78,4 +80,4 @@ def emulate_cmd(
         sys.stdout.flush()
 
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    emulate(port, host, profiles, speedup, chosen, seed, on_ready=announce)
+    emulate(port, host, profiles, speedup, chosen, seed, discipline, on_ready=announce)

@@ -1,11 +1,13 @@
 """The emulator: one OpenAI-compatible, vLLM-like server per profiled model, on a CPU.
 
 Each model is served by the simulator's own server model (`systems.agentserve.server.
-Server`: continuous batching, at most `max_num_seqs` running, FCFS waiting line, every
-running request advancing one token per tpot(n) seconds) run against a real clock: the
-server's virtual time is (loop time - start) × `speedup`, so at speedup 1 a request takes
-as long as the profile says and at speedup 20 twenty times less. A timer fires at the
-next finish the model predicts; every arrival, cancellation and scrape first completes
+Server`: continuous batching, at most `max_num_seqs` running, every running request
+advancing one token per tpot(n) seconds; the waiting line in FCFS order, as vLLM's
+scheduler, or EDF by the workflow's deadline, now + the budget left that a loadwise
+gateway forwards) run against a real clock: the server's virtual time is (clock −
+start) × `speedup`, so at speedup 1 a request takes as long as the profile says and at
+speedup 20 twenty times less. A timer fires at the next finish the model predicts; every
+arrival, cancellation and scrape first completes
 the finishes that are due, so the server model sees events in their virtual-time order.
 
 A request's work is drawn as the simulator draws it: output tokens from the strategy's
@@ -43,6 +45,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from loadwise.errors import ConfigError
 from loadwise.gateway import openai_api as api
 from loadwise.gateway import vllm_metrics as vm
 from loadwise.gateway.asgi import ClientGone, PortDispatcher, unless_disconnected
@@ -50,6 +53,7 @@ from loadwise.gateway.wire import CALL_HEADER, CallContext, context_from_header
 from loadwise.systems.agentserve.profiles import Profiles
 from loadwise.systems.agentserve.routing import STRATEGIES
 from loadwise.systems.agentserve.server import INF, Server
+from loadwise.systems.agentserve.simulator import DISCIPLINES
 from loadwise.systems.agentserve.workflows import call_bonus, evidence
 
 STREAM_INTERVAL = 0.02  # s of real time between streamed chunks (tokens produced meanwhile go together)
@@ -83,14 +87,14 @@ class _Call:
 class ModelServer:
     """One model's server in real time (see the module docstring)."""
 
-    def __init__(self, profiles: Profiles, model: int, speedup: float, seed: int) -> None:
+    def __init__(self, profiles: Profiles, model: int, speedup: float, seed: int, edf: bool = False) -> None:
         p = self.profiles = profiles
         self.model = model
         self.name = p.model_names[model]
         self.speedup = float(speedup)
         self.rng = np.random.default_rng(np.random.SeedSequence([int(seed), model]))
         self.server = Server(p.tpot_table(model), int(p.max_num_seqs[model]), float(p.kv_capacity[model]),
-                             edf=False, recent0=0.0)
+                             edf=edf, recent0=0.0)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._origin = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -153,12 +157,14 @@ class ModelServer:
 
     # requests
 
-    def submit(self, call: _Call) -> None:
+    def submit(self, call: _Call, budget_left: float | None = None) -> None:
+        """Start or queue a call; under EDF it waits by its workflow's deadline (now + budget left;
+        last when unknown), under FCFS by arrival."""
         v = self._catch_up()
         s = self.server
         call.submitted = v
         starts = s.n < s.cap
-        s.submit(v, call.tokens + call.prefill, call.prompt, INF, call)
+        s.submit(v, call.tokens + call.prefill, call.prompt, INF if budget_left is None else v + budget_left, call)
         if starts:
             call.started, call.v0 = v, s.V
         self._arm()
@@ -256,7 +262,7 @@ def model_app(model: ModelServer) -> Starlette:
         call = _Call(tokens, float(model.profiles.prefill_cost[model.model] * prompt_tokens), float(prompt_tokens))
         rid = api.new_id(kind)
         model.prompt_tokens.inc(prompt_tokens)
-        model.submit(call)
+        model.submit(call, ctx.budget_left)
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": tokens, "total_tokens": prompt_tokens + tokens}
         finish = "length" if capped else "stop"
 
@@ -328,9 +334,11 @@ class Emulator:
     """The emulated models of a profile file, one app per listening port."""
 
     def __init__(self, profiles: Profiles, speedup: float = 1.0, models: list[int] | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, discipline: str = "fcfs") -> None:
+        if discipline not in DISCIPLINES:
+            raise ConfigError("discipline", f"unknown queue discipline {discipline!r}; allowed: {', '.join(DISCIPLINES)}")
         chosen = list(range(len(profiles.model_names))) if models is None else list(models)
-        self.models = [ModelServer(profiles, m, speedup, seed) for m in chosen]
+        self.models = [ModelServer(profiles, m, speedup, seed, discipline == "edf") for m in chosen]
 
     def app(self, ports: list[int], on_ready: Callable[[], None] | None = None) -> PortDispatcher:
         """One ASGI app serving model i on ports[i]; its lifespan starts the clocks, then calls `on_ready`."""

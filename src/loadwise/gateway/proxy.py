@@ -311,10 +311,10 @@ class Gateway:
             assert backend is not None
             if pinned is None:
                 out = apply_strategy(body, kind, d.strategy, backend.served, self.profiles)
-                call = ctx.header_with(STRATEGIES[d.strategy])
+                call = ctx.header_with(STRATEGIES[d.strategy], d.remaining)
             else:
                 out = {k: v for k, v in body.items() if k != api.EXTENSION}
-                call = ctx.header_with(None)
+                call = ctx.header_with(None, d.remaining)
             extra = {"model": backend.name, "strategy": STRATEGIES[d.strategy] if d.strategy >= 0 else None,
                      "routed_by": d.routed_by, "running": d.running, "waiting": d.waiting, "kv_use": d.kv_use,
                      "budget_remaining": d.remaining,

@@ -52,14 +52,15 @@ class CallContext:
     u_route: float | None = None    # common random numbers of a load test (drawn fresh when absent)
     u_correct: float | None = None
     z_length: float | None = None
-    strategy: str | None = None     # set by the gateway when it forwards the call
+    strategy: str | None = None     # set by the gateway when it forwards the call ...
+    budget_left: float | None = None  # ... with the workflow's budget left then, profile s (an EDF queue's key)
 
     def header(self) -> str:
         return json.dumps({k: v for k, v in asdict(self).items() if v is not None}, separators=(",", ":"))
 
-    def header_with(self, strategy: str | None) -> str:
-        """The X-Loadwise-Call value forwarding this call with the chosen strategy."""
-        return replace(self, strategy=strategy).header()
+    def header_with(self, strategy: str | None, budget_left: float) -> str:
+        """The X-Loadwise-Call value forwarding this call with the chosen strategy and the budget left."""
+        return replace(self, strategy=strategy, budget_left=budget_left).header()
 
     @property
     def is_decision(self) -> bool:
@@ -118,6 +119,7 @@ def parse_context(ext: dict[str, Any], headers: Any = None) -> CallContext:
         "u_route": _number(ext, "u_route", 0, 1),
         "u_correct": _number(ext, "u_correct", 0, 1),
         "z_length": _number(ext, "z_length", -40, 40),
+        "budget_left": _number(ext, "budget_left", -1e9, 1e9),
     }
     strategy = ext.get("strategy")
     if strategy is not None and not isinstance(strategy, str):
