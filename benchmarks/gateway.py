@@ -175,7 +175,7 @@ def emulator_timing(seconds: float, out: Path) -> pd.DataFrame:
                 sim_calls = result.comparison  # workflow level; the call level comes from the cells
                 rows.append({
                     "rate (workflows/min)": rate, "calls": len(steps),
-                    "mean measured / modeled": ratio.mean(), "p95 |measured / modeled - 1|":
+                    "mean measured / modeled": ratio.mean(), "p95 of abs(measured / modeled - 1)":
                         (ratio - 1).abs().quantile(0.95),
                     "mean call latency s": steps["step_latency"].mean(),
                     "simulator's mean call latency s": _sim_call_latency(rate, n),
