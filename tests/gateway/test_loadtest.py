@@ -55,6 +55,10 @@ def test_a_short_load_test_writes_telemetry_the_audit_and_calibration_read(profi
         assert marker.stat().st_mtime_ns == stamp and len(again.cells) == 2
         with pytest.raises(ConfigError, match="^out: .* holds a load test with other settings"):
             loadtest(url, [60], [50, 600], 31, out=out, progress=False)
+        streamed = loadtest(url, [60], [50], 20, stream=True, out=tmp_path / "stream", progress=False)
+        steps = pd.read_parquet(tmp_path / "stream" / "cells" / "rate60-budget50" / "steps.parquet")
+        assert streamed.cells.loc[0, "errors"] == 0 and steps["correct"].any()
+        assert (steps["ttft"] > 0).all() and (steps["ttft"] <= steps["step_latency"]).all()
     audited = load_telemetry(out)
     assert len(audited.steps) > 0 and not {"model", "queue_depth", "step_latency"} & set(audited.absent["steps"])
     fit, _ = calibrate(out, out=tmp_path / "cal")
