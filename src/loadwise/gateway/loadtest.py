@@ -63,6 +63,7 @@ from loadwise.systems.agentserve.workload import Workload, draw_workload
 
 PLANNERS = ("gateway", "reference")
 CALL_TIMEOUT_S = 120.0  # real seconds a call may take before it counts as failed
+LAG_WARNING_S = 1.0  # profile seconds a workflow may start late before a cell's offered load is in doubt
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,10 @@ from typing import Any
 
 import pandas as pd
 
+from loadwise.gateway.loadtest import LAG_WARNING_S
 from loadwise.report.document import Report
 from loadwise.report.router import mix_by_rate, rate_budget_matrix
 from loadwise.systems.agentserve.routing import MODELS, STRATEGIES
-
-LAG_WARNING_S = 1.0  # profile seconds a workflow may start late before a cell's load is in doubt
 
 
 def build_report(cells: pd.DataFrame, settings: dict[str, Any], comparison: pd.DataFrame | None = None,
