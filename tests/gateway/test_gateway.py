@@ -263,3 +263,16 @@ def test_backend_specs_and_routers_are_checked(profiles):
     assert parse_backends(["32b=http://h:1/v1/"], profiles)[0].url == "http://h:1"
     with pytest.raises(ConfigError, match="^router: clairvoyant needs the simulator's hidden draws"):
         load_gateway_router("clairvoyant", None)
+
+
+def test_workflow_clocks_share_a_budget_and_forget_old_arrivals():
+    from loadwise.gateway.decide import WorkflowClocks
+
+    clocks = WorkflowClocks(speedup=20.0)
+    first = clocks.touch("w", 10.0, now=100.0)
+    assert clocks.touch("w", 99.0, now=100.2) is first  # the workflow's first budget stands
+    assert clocks.remaining(first, now=100.2) == pytest.approx(10.0 - 0.2 * 20)
+    for i in range(5000):  # anonymous requests: one workflow each, none kept
+        clocks.touch(None, 10.0, now=200.0 + i * 0.001)
+    assert len(clocks.items) == 1 and len(clocks.arrivals) <= 3001
+    assert clocks.rate_per_minute(now=205.0) == pytest.approx(3000, abs=1)  # 60 profile s = 3 s real

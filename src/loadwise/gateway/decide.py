@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,7 +48,7 @@ class WorkflowClocks:
     def __init__(self, speedup: float) -> None:
         self.speedup = speedup
         self.items: OrderedDict[str, Workflow] = OrderedDict()
-        self.arrivals: list[float] = []
+        self.arrivals: deque[float] = deque()  # start times of the last 60 profile seconds
 
     def touch(self, wid: str | None, budget: float, now: float) -> Workflow:
         """The workflow of a request (a new one, started now, when the id is new or None)."""
@@ -59,6 +59,7 @@ class WorkflowClocks:
             return wf
         wf = Workflow(now, budget, now, zlib.crc32((wid or f"anon-{time.monotonic_ns()}").encode()))
         self.arrivals.append(now)
+        self._forget_arrivals(now)
         if wid is not None:
             self.items[wid] = wf
             while self.items and (len(self.items) > MAX_WORKFLOWS
@@ -70,12 +71,15 @@ class WorkflowClocks:
         """Budget left, profile seconds."""
         return wf.budget - (now - wf.start) * self.speedup
 
+    def _forget_arrivals(self, now: float) -> None:
+        horizon = now - 60.0 / self.speedup
+        while self.arrivals and self.arrivals[0] < horizon:
+            self.arrivals.popleft()
+
     def rate_per_minute(self, now: float) -> float:
         """Workflows that started in the last 60 profile seconds."""
-        horizon = now - 60.0 / self.speedup
-        keep = [t for t in self.arrivals if t >= horizon]
-        self.arrivals = keep
-        return float(len(keep))
+        self._forget_arrivals(now)
+        return float(len(self.arrivals))
 
 
 @dataclass(frozen=True)
