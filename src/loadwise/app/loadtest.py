@@ -36,7 +36,7 @@ RUN_KIND = "router-loadtest"
 CELL_FILE = "metrics.json"
 METRICS = ("goodput", "accuracy", "violation_rate", "violation_rate_excl_decision", "mean_latency",
            "p95_latency", "cost_ratio", "mean_queue", "idle_share", "mean_step_latency", "steps", "workflows",
-           "errors", "retried", "arrival_lag_max")
+           "errors", "retried", "arrival_lag_p95")
 
 
 @dataclass

@@ -66,6 +66,11 @@ _E2E_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 
                 480.0, 960.0, 1920.0, 7680.0)
 
 
+def _counter(name: str) -> str:
+    """A counter's name as prometheus_client wants it: it appends `_total` itself."""
+    return name.removesuffix("_total")
+
+
 def synthetic_text(tokens: int, offset: int = 0) -> str:
     return "".join(_WORDS[(offset + i) % len(_WORDS)] for i in range(tokens))
 
@@ -101,10 +106,11 @@ class ModelServer:
         self._timer_at = INF
         self.registry = CollectorRegistry()
         labels = ["model_name", "engine"]
-        self.prompt_tokens = Counter("vllm:prompt_tokens", "Number of prefill tokens processed.", labels,
-                                     registry=self.registry).labels(self.name, "0")
-        self.generation_tokens = Counter("vllm:generation_tokens", "Number of generation tokens processed.",
-                                         labels, registry=self.registry).labels(self.name, "0")
+        self.prompt_tokens = Counter(_counter(vm.NAMES["prompt_tokens"][0]), "Number of prefill tokens processed.",
+                                     labels, registry=self.registry).labels(self.name, "0")
+        self.generation_tokens = Counter(_counter(vm.NAMES["generation_tokens"][0]),
+                                         "Number of generation tokens processed.", labels,
+                                         registry=self.registry).labels(self.name, "0")
         self.ttft = Histogram(vm.TTFT, "Histogram of time to first token in seconds.", labels,
                               buckets=_TTFT_BUCKETS, registry=self.registry).labels(self.name, "0")
         self.e2e = Histogram(vm.E2E, "Histogram of e2e request latency in seconds.", labels,
@@ -219,9 +225,9 @@ class _GaugeCollector:
             m._catch_up()
         s = m.server
         for name, doc, value in (
-            ("vllm:num_requests_running", "Number of requests in model execution batches.", s.n),
-            ("vllm:num_requests_waiting", "Number of requests waiting to be processed.", len(s.waiting)),
-            ("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.",
+            (vm.NAMES["running"][0], "Number of requests in model execution batches.", s.n),
+            (vm.NAMES["waiting"][0], "Number of requests waiting to be processed.", len(s.waiting)),
+            (vm.NAMES["kv_use"][0], "KV-cache usage. 1 means 100 percent usage.",
              s.kv_use() if m._loop is not None else 0.0),
         ):
             family = GaugeMetricFamily(name, doc, labels=["model_name", "engine"])
@@ -336,7 +342,8 @@ class Emulator:
     def __init__(self, profiles: Profiles, speedup: float = 1.0, models: list[int] | None = None,
                  seed: int = 0, discipline: str = "fcfs") -> None:
         if discipline not in DISCIPLINES:
-            raise ConfigError("discipline", f"unknown queue discipline {discipline!r}; allowed: {', '.join(DISCIPLINES)}")
+            raise ConfigError("discipline",
+                              f"unknown queue discipline {discipline!r}; allowed: {', '.join(DISCIPLINES)}")
         chosen = list(range(len(profiles.model_names))) if models is None else list(models)
         self.models = [ModelServer(profiles, m, speedup, seed, discipline == "edf") for m in chosen]
 

@@ -61,8 +61,8 @@ def build_report(ev: Evaluation, title: str = "Trained router vs baselines and t
     rep.table(summary, caption="Mean over cells (each cell weighs the same)", floatfmt="{:.3f}")
 
     rep.heading(f"The InfraMind analysis' tables for `{ev.trained}`")
-    rep.table(rate_budget_matrix(trained, "mean_latency"), caption="Table 1: mean workflow latency (s) by rate and budget",
-              index=True, floatfmt="{:.2f}")
+    rep.table(rate_budget_matrix(trained, "mean_latency"),
+              caption="Table 1: mean workflow latency (s) by rate and budget", index=True, floatfmt="{:.2f}")
     viol = rate_budget_matrix(trained, "violation_rate") * 100
     rep.table(viol, caption="Table 2: budget violation rate (%) by rate and budget", index=True, floatfmt="{:.1f}")
     rep.table(mix_by_rate(trained, "model", MODELS), caption="Table 3: model selection (%) by rate",
