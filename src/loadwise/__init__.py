@@ -3,7 +3,8 @@
 Every verb is importable from the top level — `loadwise.tune`, `loadwise.validate`,
 `loadwise.sweep`, `loadwise.calibrate`, `loadwise.train_router`,
 `loadwise.evaluate_router`, `loadwise.audit`, `loadwise.mq_run`, `loadwise.mq_compare`,
-`loadwise.demo` — together with
+`loadwise.demo`, and the gateway's `loadwise.serve_router`, `loadwise.emulate`,
+`loadwise.loadtest` — together with
 `get_system` and the scenario types. They are loaded on first use, so that importing
 loadwise, or starting the CLI, does not pull in numba, torch or Ray; editors and type
 checkers see them through the imports below.
@@ -28,6 +29,9 @@ _API = {
     "mq_run": "loadwise.app.mergequeue",
     "mq_compare": "loadwise.app.mergequeue",
     "demo": "loadwise.app.demo",
+    "serve_router": "loadwise.app.serve_gateway",
+    "emulate": "loadwise.app.serve_gateway",
+    "loadtest": "loadwise.app.loadtest",
     "get_system": "loadwise.systems",
     "Scenario": "loadwise.scenarios",
     "ScenarioSet": "loadwise.scenarios",
@@ -40,7 +44,9 @@ if TYPE_CHECKING:
     from loadwise.app.calibrate import calibrate
     from loadwise.app.demo import demo
     from loadwise.app.evaluate_router import evaluate_router
+    from loadwise.app.loadtest import loadtest
     from loadwise.app.mergequeue import mq_compare, mq_run
+    from loadwise.app.serve_gateway import emulate, serve_router
     from loadwise.app.sweep import sweep
     from loadwise.app.train_router import train_router
     from loadwise.app.tune import tune
@@ -52,7 +58,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RateBudgetGrid", "Scenario", "ScenarioSet", "TrainConfig", "__version__", "audit", "calibrate", "demo",
-    "evaluate_router", "get_system", "mq_compare", "mq_run", "sweep", "train_router", "tune", "validate",
+    "emulate", "evaluate_router", "get_system", "loadtest", "mq_compare", "mq_run", "serve_router", "sweep",
+    "train_router", "tune", "validate",
 ]
 
 

@@ -42,6 +42,6 @@ def test_the_real_demo_runs_end_to_end(tmp_path):
     text = report.with_suffix(".md").read_text()
     for step in demo.STEPS:
         assert (tmp_path / "demo" / step.name / demo.SECTION_FILE).is_file(), step.name
-    for title in ("Submit queue", "Robust tuning", "Serving simulator", "Router", "Scenario audit"):
+    for title in ("Submit queue", "Robust tuning", "Serving simulator", "Router", "Scenario audit", "Gateway"):
         assert f"## {title}" in text
     assert 'src="data:image/png;base64,' in report.read_text()

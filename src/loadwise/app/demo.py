@@ -156,12 +156,39 @@ def audit_step(folder: Path, seed: int) -> Report:
     return audit_run(telemetry, folder / "report", seed=seed).report
 
 
+GATEWAY_SPEEDUP = 20.0
+GATEWAY_RATE = 100.0
+GATEWAY_BUDGETS = (10.0, 50.0, 600.0)
+
+
+def gateway_step(folder: Path, seed: int) -> Report:
+    """The trained router behind an OpenAI-compatible gateway, in front of the emulator (20x real
+    time), driven by a one-minute load test and compared with the simulator on the same workflows."""
+    from loadwise.app.loadtest import loadtest
+    from loadwise.app.serve_gateway import server_process
+    from loadwise.report.loadtest import build_report as build_loadtest_report
+
+    checkpoint = folder.parent / "router" / "train"
+    router = [str(checkpoint)] if (checkpoint / "run.json").is_file() else ["--router", "greedy"]
+    speed = ["--port", "0", "--speedup", f"{GATEWAY_SPEEDUP:g}"]
+    with server_process("serve", "emulate", *speed, log=folder / "emulator.log") as (_, emulator):
+        backends = [f"--backend={name}={url}" for name, url in emulator["models"].items()]
+        with server_process("router", "serve", *router, *speed, *backends, log=folder / "gateway.log") as (_, gw):
+            result = loadtest(gw["url"], [GATEWAY_RATE], GATEWAY_BUDGETS, workflows=300, seed=seed,
+                              out=folder / "loadtest", compare_sim=True, progress=False)
+    section = build_loadtest_report(result.cells, {**result.settings, "run_dir": str(result.run_dir)},
+                                    result.comparison, result.pooled)
+    section.title = "Gateway: the trained router on live traffic (emulated servers, 20x real time)"
+    return section
+
+
 STEPS: list[DemoStep] = [
     DemoStep("submitqueue", "Submit queue on the seed's scenarios", submit_queue_step),
     DemoStep("tune", "Robust tuning of the submit queue", robust_tune_step),
     DemoStep("serve-sweep", "Serving simulator: baseline routers", serving_sweep_step),
     DemoStep("router", "Router: PPO-Lagrangian training and evaluation", router_step),
     DemoStep("audit", "Scenario audit of the router's training telemetry", audit_step),
+    DemoStep("gateway", "Gateway: the trained router on live traffic (emulated servers)", gateway_step),
 ]
 
 

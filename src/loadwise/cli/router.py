@@ -1,8 +1,9 @@
-"""`loadwise router train` and `loadwise router eval`: train the load-aware router, compare it."""
+"""`loadwise router train|eval|serve|loadtest`: train the load-aware router, compare it, serve it, load-test it."""
 
 from __future__ import annotations
 
 import json
+import sys
 
 import typer
 
@@ -118,3 +119,92 @@ def eval_command(
                   f"where the oracle meets the constraint; grid goodput {t['grid_share_of_oracle_goodput']:.1%} "
                   "of the oracle's")
     console.print(f"report: {done.report['markdown']} and {done.report['html']}")
+
+
+def _announce(message: dict) -> None:
+    """The ready line: one JSON object on standard output (scripts read the URLs from it)."""
+    typer.echo(json.dumps(message), nl=True)
+    sys.stdout.flush()
+
+
+@app.command("serve")
+def serve_command(
+    checkpoint: str = typer.Argument(None, help="A trained checkpoint file or `router train` run folder."),
+    router: str = typer.Option(None, "--router", help="Serve a baseline instead: fixed:MODEL:STRATEGY, random, "
+                               "static-mix, least-loaded, quality-first or greedy (the default without a "
+                               "checkpoint)."),
+    backends: list[str] = typer.Option([], "--backend", help="MODEL=URL of an OpenAI-compatible server (vLLM, the "
+                                      "emulator, ...); MODEL is a profiled name or size (3B). Repeat per model."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on (0: a free one)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    profiles: str = typer.Option(None, "--profiles", help="Model profile file: strategies on the wire, latency "
+                                 "predictions (default: shipped)."),
+    speedup: float = typer.Option(1.0, "--speedup", help="How much faster than their profiles the backends run "
+                                  "(an emulator's --speedup; 1 for real servers)."),
+    default_budget: float = typer.Option(600.0, "--default-budget", help="Budget (s) of a request that gives none."),
+    max_inflight: int = typer.Option(512, "--max-inflight", help="Requests in flight before new ones get 429."),
+    poll_interval: float = typer.Option(0.05, "--poll-interval", help="Seconds between scrapes of each "
+                                        "backend's /metrics (stale after 0.2 s)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the router's own random draws."),
+) -> None:
+    """Serve the router as an OpenAI-compatible gateway in front of the backends (Ctrl-C stops it gracefully)."""
+    from loadwise.app.serve_gateway import serve_router
+
+    serve_router(checkpoint, router, backends, port, host, profiles, speedup, default_budget, max_inflight,
+                 poll_interval, seed, on_ready=_announce)
+
+
+@app.command("loadtest")
+def loadtest_command(
+    gateway: str = typer.Option(..., "--gateway", help="Base URL of an OpenAI-compatible gateway."),
+    rates: str = typer.Option("20,100,200", "--rates", help="Arrival rates, workflows/min, comma-separated."),
+    budgets: str = typer.Option("10,50,600", "--budgets", help="Budgets, s, comma-separated."),
+    workflows: int = typer.Option(300, "--workflows", help="Workflows per cell."),
+    pattern: str = typer.Option("poisson", "--pattern", help="poisson, microburst or sustained."),
+    seed: int = typer.Option(0, "--seed", help="Workload seed (the simulator's, for --compare-sim)."),
+    speedup: float = typer.Option(None, "--speedup", help="Servers' speedup over their profiles (default: the "
+                                  "gateway's)."),
+    discipline: str = typer.Option("fcfs", "--discipline", help="The servers' waiting-line order (fcfs or edf), "
+                                   "for --compare-sim."),
+    stream: bool = typer.Option(False, "--stream", help="Stream every answer (and measure time to first token)."),
+    planner: str = typer.Option("gateway", "--planner", help="gateway (its planner) or reference (the "
+                                "reference's fixed plan, for a gateway without one)."),
+    compare_sim: bool = typer.Option(False, "--compare-sim", help="Also simulate the cells and report both."),
+    sim_router: str = typer.Option(None, "--sim-router", help="Router of the simulation (default: the one the "
+                                   "gateway serves)."),
+    profiles: str = typer.Option(None, "--profiles", help="Model profile file (default: shipped)."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds a call may take before it counts as failed."),
+    as_json: bool = typer.Option(False, "--json", help="Print every number as JSON."),
+    out: str = typer.Option(None, "--out", help="Run folder (default runs/router-loadtest-<time>); an existing "
+                            "one resumes."),
+) -> None:
+    """Drive the simulator's workflows through a gateway; print router eval's per-cell tables."""
+    from loadwise.app.loadtest import loadtest
+    from loadwise.app.progress import console
+    from loadwise.cli.options import number_list
+    from loadwise.systems.agentserve.routing import model_size
+
+    result = loadtest(gateway, number_list(rates, "rates") or (), number_list(budgets, "budgets") or (), workflows,
+                      pattern, seed, out, speedup, discipline, stream, planner, compare_sim, sim_router, profiles,
+                      timeout, progress=not as_json)
+    if as_json:
+        typer.echo(json.dumps({"cells": result.cells.to_dict(orient="records"),
+                               "comparison": None if result.comparison is None
+                               else result.comparison.to_dict(orient="records"),
+                               "pooled": result.pooled, "run_dir": str(result.run_dir)}, default=float))
+        return
+    shown = result.cells[["rate", "budget", "goodput", "accuracy", "violation_rate", "mean_latency", "p95_latency",
+                          "errors"]]
+    console.print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"), highlight=False)
+    for prefix in ("model", "strategy"):
+        cols = [c for c in result.cells.columns if c.startswith(prefix + ":")]
+        mix = result.cells[["rate", "budget", *cols]].rename(columns=lambda c: model_size(c.split(":", 1)[-1]))
+        console.print(f"{prefix} mix (share of role steps)", highlight=False)
+        console.print(mix.to_string(index=False, float_format=lambda v: f"{v:.2f}"), highlight=False)
+    if result.comparison is not None:
+        cols = ["rate", "budget", "goodput_sim", "goodput_real", "goodput_difference", "goodput_ci_low",
+                "goodput_ci_high", "latency_sim", "latency_real", "latency_relative_difference", "agrees"]
+        console.print("live vs simulated", highlight=False)
+        console.print(result.comparison[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"),
+                      highlight=False)
+    console.print(f"run folder: {result.run_dir}  (report: {result.report['html']})", highlight=False)

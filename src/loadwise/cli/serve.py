@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Simulate multi-agent LLM serving: rate x budget sweeps, calibration.", no_args_is_help=True)
+app = typer.Typer(help="Simulate multi-agent LLM serving: rate x budget sweeps, calibration, the emulator.",
+                  no_args_is_help=True)
 
 
 @app.command("sweep")
@@ -53,3 +54,30 @@ def calibrate_cmd(
     fit, run_dir = calibrate(telemetry_file, out=out, base=base)
     console.print(fit.summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"), highlight=False)
     console.print(f"profile: {run_dir / 'profiles.yaml'}  report: {run_dir / 'report.html'}", highlight=False)
+
+
+@app.command("emulate")
+def emulate_cmd(
+    port: int = typer.Option(8100, "--port", help="Port of the first model; the others follow (0: free ports)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    profiles: Path | None = typer.Option(None, "--profiles", help="Model profile file (default: shipped)."),
+    speedup: float = typer.Option(1.0, "--speedup", help="Run the servers this many times faster than their "
+                                  "profiles."),
+    models: str = typer.Option(None, "--models", help="Comma-separated models to serve (names or sizes; default "
+                               "all)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of draws for requests that bring none."),
+    discipline: str = typer.Option("fcfs", "--discipline", help="Waiting-line order: fcfs (vLLM's) or edf (by the "
+                                   "workflow's deadline, which a loadwise gateway forwards)."),
+) -> None:
+    """Serve every profiled model as a vLLM-like OpenAI endpoint on CPU (Ctrl-C stops it gracefully)."""
+    import json
+    import sys
+
+    from loadwise.app.serve_gateway import emulate
+
+    def announce(message: dict) -> None:
+        typer.echo(json.dumps(message))
+        sys.stdout.flush()
+
+    chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    emulate(port, host, profiles, speedup, chosen, seed, discipline, on_ready=announce)

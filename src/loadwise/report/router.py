@@ -15,7 +15,7 @@ from loadwise.rl.evaluate import FIXED, ORACLE, Evaluation
 from loadwise.systems.agentserve.routing import MODELS, STRATEGIES
 
 
-def _matrix(frame: pd.DataFrame, value: str) -> pd.DataFrame:
+def rate_budget_matrix(frame: pd.DataFrame, value: str) -> pd.DataFrame:
     """rate rows × budget columns of one router's `value`."""
     table = frame.pivot(index="rate", columns="budget", values=value)
     table.columns = [f"budget={b:g}" for b in table.columns]
@@ -24,7 +24,7 @@ def _matrix(frame: pd.DataFrame, value: str) -> pd.DataFrame:
     return table
 
 
-def _mix_by_rate(frame: pd.DataFrame, prefix: str, names: tuple[str, ...]) -> pd.DataFrame:
+def mix_by_rate(frame: pd.DataFrame, prefix: str, names: tuple[str, ...]) -> pd.DataFrame:
     cols = [f"{prefix}:{n}" for n in names]
     weighted = frame[cols].mul(frame["steps"], axis=0).groupby(frame["rate"]).sum()
     share = weighted.div(weighted.sum(axis=1), axis=0) * 100
@@ -61,13 +61,13 @@ def build_report(ev: Evaluation, title: str = "Trained router vs baselines and t
     rep.table(summary, caption="Mean over cells (each cell weighs the same)", floatfmt="{:.3f}")
 
     rep.heading(f"The InfraMind analysis' tables for `{ev.trained}`")
-    rep.table(_matrix(trained, "mean_latency"), caption="Table 1: mean workflow latency (s) by rate and budget",
-              index=True, floatfmt="{:.2f}")
-    viol = _matrix(trained, "violation_rate") * 100
+    rep.table(rate_budget_matrix(trained, "mean_latency"),
+              caption="Table 1: mean workflow latency (s) by rate and budget", index=True, floatfmt="{:.2f}")
+    viol = rate_budget_matrix(trained, "violation_rate") * 100
     rep.table(viol, caption="Table 2: budget violation rate (%) by rate and budget", index=True, floatfmt="{:.1f}")
-    rep.table(_mix_by_rate(trained, "model", MODELS), caption="Table 3: model selection (%) by rate",
+    rep.table(mix_by_rate(trained, "model", MODELS), caption="Table 3: model selection (%) by rate",
               index=True, floatfmt="{:.1f}")
-    rep.table(_mix_by_rate(trained, "strategy", STRATEGIES), caption="Table 4: strategy selection (%) by rate",
+    rep.table(mix_by_rate(trained, "strategy", STRATEGIES), caption="Table 4: strategy selection (%) by rate",
               index=True, floatfmt="{:.1f}")
 
     shown = [r for r in routers if r not in FIXED]
@@ -126,4 +126,4 @@ def pareto_figure(ev: Evaluation):
     return fig
 
 
-__all__ = ["build_report", "pareto_figure"]
+__all__ = ["build_report", "mix_by_rate", "pareto_figure", "rate_budget_matrix"]

@@ -244,7 +244,7 @@ class Lockstep:
         pred = self.predictor(servers.running, servers.waiting, state[:, :, 3], prompt, lenfac, bonus, level)
         wf_spec = p.workflow
         tokens = np.clip(np.rint(np.exp(p.length_mu[None, :] + p.length_sigma[None, :] * z[:, None]) * lenfac[:, None]),
-                         wf_spec.min_tokens, wf_spec.max_tokens)               # (B, S)
+                         wf_spec.min_tokens, p.max_tokens[None, :])             # (B, S)
 
         view = None
         if oracle:

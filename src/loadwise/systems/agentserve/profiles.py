@@ -4,6 +4,9 @@ The shipped profile lives in `data/profiles.yaml` (with the source of every figu
 users can pass their own file, e.g. one written by `loadwise serve calibrate`. A bad
 file raises ConfigError naming the field.
 
+Strategies are realized on the wire by a system prompt and a `max_tokens` cap (the
+gateway sends both); the cap bounds the simulated output length too.
+
 Service time (continuous batching, see `server.py`): with n requests running, every
 running request advances by one output token each `tpot * (1 + tpot_growth * ln n)`
 seconds. A call's work is its output tokens plus `prefill_cost` per prompt token (the
@@ -64,6 +67,10 @@ class StrategySpec(_Strict):
     delta: float = Field(ge=-20, le=20)
     kappa: float = Field(ge=-20, le=20)
     gamma: float = Field(ge=-1, le=5)
+    # how the strategy is realized on the wire (the gateway's system prompt and max_tokens);
+    # max_tokens also caps the simulated output length; None: workflow.max_tokens
+    system_prompt: str = ""
+    max_tokens: int | None = Field(default=None, ge=1)
     source: dict[str, str] = Field(default_factory=dict)
 
 
@@ -104,6 +111,7 @@ class Profiles:
     delta: np.ndarray         # (S,)
     kappa: np.ndarray         # (S,)
     gamma: np.ndarray         # (S,)
+    max_tokens: np.ndarray    # int (S,) output-length cap per strategy (at most workflow.max_tokens)
     path: str = "<shipped>"
 
     @property
@@ -185,6 +193,9 @@ def profiles_from_dict(raw: Any, label: str = "profiles") -> Profiles:
         raise ConfigError(f"{label}: strategies", f"must be {', '.join(STRATEGIES)} in this order, got {', '.join(got)}")
     if spec.workflow.min_tokens > spec.workflow.max_tokens:
         raise ConfigError(f"{label}: workflow.min_tokens", "must not exceed workflow.max_tokens")
+    for i, x in enumerate(spec.strategies):
+        if x.max_tokens is not None and x.max_tokens < spec.workflow.min_tokens:
+            raise ConfigError(f"{label}: strategies.{i}.max_tokens", "must be at least workflow.min_tokens")
     m, s = spec.models, spec.strategies
     sigma = np.array([x.sigma for x in s])
     mean = np.array([x.mean_tokens for x in s])
@@ -203,6 +214,8 @@ def profiles_from_dict(raw: Any, label: str = "profiles") -> Profiles:
         delta=np.array([x.delta for x in s]),
         kappa=np.array([x.kappa for x in s]),
         gamma=np.array([x.gamma for x in s]),
+        max_tokens=np.array([min(x.max_tokens or spec.workflow.max_tokens, spec.workflow.max_tokens) for x in s],
+                            dtype=np.int64),
         path=label,
     )
 

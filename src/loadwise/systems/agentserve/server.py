@@ -117,6 +117,35 @@ class Server:
         held = self.sum_prompt + n * (self.V + (t - self.t) / self.tpot[n]) - self.sum_vstart
         return n, k - n, self.recent, self.sum_work / k, held
 
+    def remove(self, payload: Any) -> bool:
+        """Drop a request (running or waiting) that its client abandoned; False when it is not here.
+
+        The clock must be at the current time (`advance`). A freed batch slot goes to the
+        next waiting request, as on a finish.
+        """
+        for i, (_, _, work, _, _, pay) in enumerate(self.waiting):
+            if pay is payload:
+                self.waiting[i] = self.waiting[-1]
+                self.waiting.pop()
+                heapq.heapify(self.waiting)
+                self.sum_work -= work
+                return True
+        for i, (target, _, v0, prompt, (pay, _)) in enumerate(self.running):
+            if pay is payload:
+                self.running[i] = self.running[-1]
+                self.running.pop()
+                heapq.heapify(self.running)
+                self.n -= 1
+                self.sum_vstart -= v0
+                self.sum_prompt -= prompt
+                self.sum_work -= target - v0
+                if self.waiting:
+                    _, _, w, p, sub, nxt = heapq.heappop(self.waiting)
+                    self._start(w, p, (nxt, sub))
+                self._refresh()
+                return True
+        return False
+
     def waiting_keys(self) -> list[float]:
         """Queue keys (deadline under EDF, submit time under FCFS) of the waiting requests."""
         return [w[0] for w in self.waiting]

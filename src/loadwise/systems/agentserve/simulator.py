@@ -27,7 +27,7 @@ from loadwise.systems.agentserve.routing import (
     TOPOLOGIES,
 )
 from loadwise.systems.agentserve.server import INF, Server
-from loadwise.systems.agentserve.workflows import COT, ROLE_AFFINITY, Template, evidence, template
+from loadwise.systems.agentserve.workflows import Template, call_bonus, evidence, template
 from loadwise.systems.agentserve.workload import PATTERNS, draw_workload
 
 DISCIPLINES = ("fcfs", "edf")
@@ -232,14 +232,7 @@ class Simulation:
 
     def call_bonus(self, wf: Workflow, ci: int) -> tuple[float, float]:
         """(logit bonus, output-length factor) of a call from its role and topology."""
-        role = wf.call_role[ci]
-        spec = self.profiles.workflow
-        if role == DECISION_ROLE:
-            return 0.0, 1.0
-        bonus = spec.role_bonus * ROLE_AFFINITY[role][wf.subject]
-        if wf.topology == COT:
-            return bonus + spec.cot_bonus, spec.cot_length
-        return bonus, 1.0
+        return call_bonus(self.profiles.workflow, wf.call_role[ci], wf.subject, wf.topology)
 
     def arrivals_last_minute(self) -> int:
         """Workflows that arrived in the 60 s before now."""
@@ -316,6 +309,26 @@ class Simulation:
         return step_df, wf_df
 
 
+def metrics_from_frames(steps: pd.DataFrame, workflows: pd.DataFrame, budget: float,
+                        profiles: Profiles) -> dict[str, float]:
+    """A cell's figures (the names `SimResult.metrics` uses) from telemetry frames in the
+    agentserve schema, e.g. a load test's: the same numbers the simulator reports."""
+    model_index = {name: i for i, name in enumerate(profiles.model_names)}
+    strategy_index = {name: i for i, name in enumerate(STRATEGIES)}
+    step_log = np.zeros((len(steps), 13))
+    if len(steps):
+        step_log[:, 3] = steps["model"].map(model_index).to_numpy(dtype=float)
+        step_log[:, 4] = steps["strategy"].map(strategy_index).to_numpy(dtype=float)
+        step_log[:, 5] = steps["running"].to_numpy(dtype=float)
+        step_log[:, 6] = steps["waiting"].to_numpy(dtype=float)
+        step_log[:, 12] = steps["step_latency"].to_numpy(dtype=float)
+    wf_log = np.zeros((len(workflows), 8))
+    wf_log[:, 5] = workflows["workflow_latency"].to_numpy(dtype=float)
+    wf_log[:, 6] = workflows["latency_excl_decision"].to_numpy(dtype=float)
+    wf_log[:, 7] = workflows["solved"].to_numpy(dtype=float)
+    return _metrics(step_log, wf_log, budget, profiles)
+
+
 def _metrics(steps: np.ndarray, wfs: np.ndarray, budget: float, profiles: Profiles) -> dict[str, float]:
     """Per-cell figures from the step log (13 columns) and workflow log (8 columns)."""
     lat, excl, solved = wfs[:, 5], wfs[:, 6], wfs[:, 7].astype(bool)
@@ -352,4 +365,4 @@ def _metrics(steps: np.ndarray, wfs: np.ndarray, budget: float, profiles: Profil
     return out
 
 
-__all__ = ["DISCIPLINES", "Cell", "SimResult", "Simulation", "Workflow"]
+__all__ = ["DISCIPLINES", "Cell", "SimResult", "Simulation", "Workflow", "metrics_from_frames"]

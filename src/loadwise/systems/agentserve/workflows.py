@@ -28,8 +28,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
-from loadwise.systems.agentserve.routing import MAX_AGENTS, ROLES, SUBJECTS, TOPOLOGIES
+from loadwise.systems.agentserve.routing import DECISION_ROLE, MAX_AGENTS, ROLES, SUBJECTS, TOPOLOGIES
+
+if TYPE_CHECKING:
+    from loadwise.systems.agentserve.profiles import WorkflowSpec
 
 # role -> subjects it specializes in (the role bonus applies when the item's subject is one)
 ROLE_SUBJECTS: dict[str, tuple[str, ...]] = {
@@ -121,6 +125,21 @@ def template(topology: int, n_agents: int) -> Template:
     # faces the same draw whatever the plan (common random numbers across plans)
     slot = (*tuple(range(1, decision + 1)), 0)
     return Template(topology, n, tuple(agent), tuple(deps), tuple(inputs), dependents, tuple(depth), slot)
+
+
+def call_bonus(spec: WorkflowSpec, role: int, subject: int, topology: int) -> tuple[float, float]:
+    """(success-logit bonus, output-length factor) of a call from its role and topology.
+
+    `spec` is the profile's `WorkflowSpec`. A role whose specialty is the item's subject
+    gets `role_bonus`; every agent of a CoT workflow gets `cot_bonus` and answers
+    `cot_length` times longer; the decision step gets neither.
+    """
+    if role == DECISION_ROLE:
+        return 0.0, 1.0
+    bonus = spec.role_bonus * ROLE_AFFINITY[role][subject]
+    if topology == COT:
+        return bonus + spec.cot_bonus, spec.cot_length
+    return bonus, 1.0
 
 
 def evidence(peer_weight: float, seen: int, correct: int) -> float:
