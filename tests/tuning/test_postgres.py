@@ -35,7 +35,7 @@ def _server_or_skip() -> None:
 
 def _worker(tmp_path, name: str, study: str, scenarios) -> subprocess.Popen:
     cmd = [sys.executable, "-c", "from loadwise.cli import main; main()", "tune", "--system", "synthetic",
-           "--scenarios", str(scenarios), "--trials", "24", "--fidelity", "none", "--jobs", "1",
+           "--scenarios", str(scenarios), "--trials", "14", "--fidelity", "none", "--jobs", "1",
            "--storage", URL, "--study-name", study, "--out", str(tmp_path / name)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -45,8 +45,8 @@ def test_two_workers_share_a_study_and_survive_one_being_killed(tmp_path):
     _server_or_skip()
     study = f"loadwise-test-{uuid.uuid4().hex[:10]}"
     scenarios = tmp_path / "slow.yaml"
-    scenarios.write_text("scenarios:\n  - {name: a, weight: 1, load: 1, seconds: 0.15}\n"
-                         "  - {name: b, weight: 1, load: 2, seconds: 0.15}\n")
+    scenarios.write_text("scenarios:\n  - {name: a, weight: 1, load: 1, seconds: 0.1}\n"
+                         "  - {name: b, weight: 1, load: 2, seconds: 0.1}\n")
     victim, survivor = _worker(tmp_path, "victim", study, scenarios), _worker(tmp_path, "survivor", study, scenarios)
     storage = optuna.storages.RDBStorage(database_url(URL))
     deadline = time.time() + 180
@@ -56,7 +56,7 @@ def test_two_workers_share_a_study_and_survive_one_being_killed(tmp_path):
             trials = optuna.load_study(study_name=f"{study}.stage0", storage=storage).get_trials(deepcopy=False)
         except KeyError:
             continue
-        if sum(t.state == TrialState.COMPLETE for t in trials) >= 4 and any(
+        if sum(t.state == TrialState.COMPLETE for t in trials) >= 3 and any(
                 t.state == TrialState.RUNNING for t in trials):
             break
     os.kill(victim.pid, signal.SIGKILL)
@@ -66,7 +66,7 @@ def test_two_workers_share_a_study_and_survive_one_being_killed(tmp_path):
     trials = optuna.load_study(study_name=f"{study}.stage0", storage=storage).get_trials(deepcopy=False)
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert not [t for t in trials if t.state == TrialState.RUNNING]
-    assert len(finished) >= 24
+    assert len(finished) >= 14
     with sa.create_engine(database_url(URL)).connect() as conn:
         runs = conn.execute(sa.text("select count(*) from loadwise_uses where study = :s"), {"s": study}).scalar()
     assert runs > 0
