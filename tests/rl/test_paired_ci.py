@@ -18,10 +18,27 @@ def evaluation():
 
 
 def test_kept_outcomes_are_the_cells_goodput(evaluation):
-    for (router, rate, budget), solved_within in evaluation.outcomes.items():  # noqa: B007, PERF102 - read by query()
+    for (router, rate, budget), per_seed in evaluation.outcomes.items():  # noqa: B007, PERF102 - read by query()
         row = evaluation.cells.query("router == @router and rate == @rate and budget == @budget")
+        (solved_within,) = per_seed
         assert len(solved_within) == 200
         assert solved_within.mean() == pytest.approx(float(row["goodput"].iloc[0]), abs=1e-12)
+
+
+def test_several_seeds_average_the_cells_and_pool_the_interval(evaluation):
+    routers = {name: make_router(name) for name in ("quality-first", "fixed:3B:flash")}
+    pooled = evaluate_routers(routers, rates=(20.0,), budgets=(600.0,), workflows=200, seed=(5, 6),
+                              constraint=Constraint("bust", 0.05), trained="quality-first")
+    alone = evaluate_routers(routers, rates=(20.0,), budgets=(600.0,), workflows=200, seed=6,
+                             constraint=Constraint("bust", 0.05), trained="quality-first")
+    first = evaluation.cells.set_index(["router", "rate", "budget"]).loc[("quality-first", 20.0, 600.0), "goodput"]
+    second = alone.cells.set_index("router").loc["quality-first", "goodput"]
+    both = pooled.cells.set_index("router").loc["quality-first"]
+    assert both["goodput"] == pytest.approx((first + second) / 2, abs=1e-12)
+    assert both["seeds"] == 2 and len(pooled.outcomes[("quality-first", 20.0, 600.0)]) == 2
+    one = evaluation.paired_goodput_difference("quality-first", "fixed:3B:flash", 20.0, 600.0)
+    two = pooled.paired_goodput_difference("quality-first", "fixed:3B:flash", 20.0, 600.0)
+    assert two[2] - two[1] < one[2] - one[1]  # twice the batches: a narrower interval
 
 
 def test_interval_is_zero_for_a_router_against_itself_and_excludes_zero_for_a_clear_gap(evaluation):

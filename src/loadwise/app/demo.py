@@ -143,7 +143,7 @@ def router_step(folder: Path, seed: int) -> Report:
     config = TrainConfig(rates=ROUTER_RATES, budgets=ROUTER_BUDGETS, workflows=workflows, epochs=15,
                          minibatch_size=512, seed=seed)
     run = train_router(config, folder / "train", progress=False)
-    evaluation = evaluate_router(run.run_dir, workflows=2 * workflows, seed=seed + 12345,
+    evaluation = evaluate_router(run.run_dir, workflows=2 * workflows, seeds=seed + 12345,
                                  baselines=ROUTER_BASELINES, out=folder / "eval")
     return build_router_report(evaluation.evaluation, title="Router: PPO-Lagrangian vs baselines (demo grid)")
 

@@ -42,6 +42,17 @@ def number_list(text: str | None, field: str) -> tuple[float, ...] | None:
     return tuple(values)
 
 
+def seed_list(text: str, field: str) -> tuple[int, ...]:
+    """'12345,777' -> (12345, 777): distinct non-negative integers, in the order given."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if not all(p.isdigit() for p in parts):
+        raise ConfigError(field, f"expected comma-separated non-negative integers, got {text!r}")
+    seeds = tuple(int(p) for p in parts)
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(field, f"seeds repeat in {text!r}; each seed is one independent replication")
+    return seeds
+
+
 def weight_list(text: str | None, field: str) -> tuple[float, ...] | None:
     """'2,0,1,1' -> (2.0, 0.0, 1.0, 1.0): numbers in the order given (they may repeat); None when empty."""
     if text is None or not str(text).strip():

@@ -45,6 +45,11 @@ def train_command(
         "waiting at the chosen server / max_num_seqs: plans pay for the queueing they cause the other "
         "workflows (the executor is not charged). Default 0.01 with the learned planner, 0 with --planner "
         "reference."),
+    imitation_teacher: str = typer.Option(None, "--imitation-teacher", help="Warm-start the networks by "
+                                          "imitating this router's decisions before the first epoch, or none "
+                                          "(default greedy with the learned planner, none with --planner reference)."),
+    entropy_decay_epochs: int = typer.Option(20, "--entropy-decay-epochs", help="The entropy bonus decays "
+                                             "linearly to 0 over this many epochs (0: constant)."),
     seed: int = typer.Option(0, "--seed"),
     no_telemetry: bool = typer.Option(False, "--no-telemetry", help="Do not write role-step telemetry."),
     out: str = typer.Option(None, "--out", help="Run folder (an existing one resumes)."),
@@ -58,6 +63,8 @@ def train_command(
 
     if planner_congestion_price is None:  # the charge needs a learned plan to land on
         planner_congestion_price = 0.0 if planner == "reference" else TrainConfig.planner_congestion_price
+    if imitation_teacher is None:  # the teacher's plans need a learned planner to imitate them
+        imitation_teacher = "none" if planner == "reference" else TrainConfig.imitation_teacher
     config = TrainConfig(
         rates=tuple(sorted(number_list(rates, "rates") or RECOMMENDED_GRID.rates)),
         budgets=tuple(sorted(number_list(budgets, "budgets") or RECOMMENDED_GRID.budgets)),
@@ -68,7 +75,7 @@ def train_command(
         ppo_epochs=ppo_epochs, minibatch_size=minibatch_size, learning_rate=learning_rate, seed=seed,
         planner_congestion_price=planner_congestion_price,
         observation=observation, planner=planner, advantage_normalization=advantage_normalization,
-        telemetry=not no_telemetry,
+        imitation_teacher=imitation_teacher, entropy_decay_epochs=entropy_decay_epochs, telemetry=not no_telemetry,
     )
     run = train_router(config, out)
     last = run.history[-1]
@@ -91,7 +98,8 @@ def eval_command(
     rates: str = typer.Option(None, "--rates", help="Rates to evaluate (default: the training grid's)."),
     budgets: str = typer.Option(None, "--budgets", help="Budget tiers to evaluate (default: the training grid's)."),
     workflows: int = typer.Option(1000, "--workflows", help="Workflows per cell."),
-    seed: int = typer.Option(12345, "--seed", help="Evaluation seed (the same for every router)."),
+    seeds: str = typer.Option("12345,777,2024", "--seeds", help="Evaluation seeds, comma-separated (the same "
+                              "for every router); a cell's figures are means over them, its CI pools them."),
     baselines: str = typer.Option("all", "--baselines", help="Comma-separated baseline names, or all."),
     greedy: bool = typer.Option(False, "--greedy", help="Most likely action instead of sampling."),
     temperature: float = typer.Option(1.0, "--temperature", help="Sample from the policy sharpened to this "
@@ -102,14 +110,14 @@ def eval_command(
     """Compare a trained router with every baseline and the clairvoyant oracle."""
     from loadwise.app.evaluate_router import evaluate_router
     from loadwise.app.progress import console, make_progress
-    from loadwise.cli.options import number_list
+    from loadwise.cli.options import number_list, seed_list
     from loadwise.rl.evaluate import ALL_BASELINES
 
     names = ALL_BASELINES if baselines == "all" else tuple(b.strip() for b in baselines.split(",") if b.strip())
     with make_progress(disable=as_json) as progress:
         task = progress.add_task("evaluate", total=len(names) + 2)
         done = evaluate_router(checkpoint, number_list(rates, "rates"), number_list(budgets, "budgets"), workflows,
-                               seed, names, greedy, temperature, out,
+                               seed_list(seeds, "seeds"), names, greedy, temperature, out,
                                on_router=lambda name: progress.update(task, advance=1, info=name))
     if as_json:
         typer.echo(json.dumps(done.result, default=float))

@@ -26,6 +26,8 @@ REWARDS = ("goodput", "solved", "reference")
 # reward bounded by 1; what that does and does not cause: BENCHMARKS.md, router_training.py).
 ADVANTAGE_NORMALIZATIONS = ("tier", "batch", "none")
 LAMBDA_SCOPES = ("shared", "tier", "cell")
+# Teachers of the warm start (imitation.py): routers that decide from what the router observes
+TEACHERS = ("greedy",)
 # The reference system's training setup, as far as the InfraMind analysis describes it: its
 # reward, the cost-ratio constraint with one shared λ (lambda_init 0.2, no warmup, 3 PPO
 # epochs), its budget-blind planner, and an executor that does not see the budget.
@@ -33,7 +35,7 @@ LAMBDA_SCOPES = ("shared", "tier", "cell")
 REFERENCE_SETUP: dict[str, Any] = dict(
     reward="reference", constraint="ratio:1", lambda_scope="shared", lambda_init=0.2, warmup_epochs=0,
     ppo_epochs=3, observation="reference", planner="reference", advantage_normalization="batch",
-    planner_congestion_price=0.0)
+    planner_congestion_price=0.0, entropy_decay_epochs=0, imitation_teacher="none")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,14 @@ class TrainConfig:
     minibatch_size: int = 1024
     learning_rate: float = 3e-3
     entropy_coef: float = 0.001         # small: where budgets are loose the best pair wins by a few points
+    # The entropy bonus decays linearly to 0 over this many epochs, so the policy can become
+    # decisive where one action is clearly best (idle, loose budget) once it has explored;
+    # 0: constant. (Counted from epoch 0, not from the last epoch: a run extended with more
+    # epochs repeats its first ones exactly.)
+    entropy_decay_epochs: int = 20
+    # Behaviour cloning of this router before the first epoch (imitation.py); none: random networks
+    imitation_teacher: str = "greedy"
+    imitation_passes: int = 4           # over the teacher's decisions in one epoch's rollout of the grid
     # Charge on the plan: price × Σ over its workflow's calls of the calls waiting at the
     # chosen server / max_num_seqs (episodes.py). A workflow's own outcome does not count the
     # queueing its calls cause the others, so at loose budgets and high load the planner
@@ -93,6 +103,15 @@ class TrainConfig:
         if self.planner_congestion_price > 0 and self.planner != "learned":
             raise ConfigError("planner_congestion_price", "needs the learned planner (planner learned): "
                               "the charge is paid by the plan; set it to 0 with the reference planner")
+        if self.imitation_teacher not in ("none", *TEACHERS):
+            raise ConfigError("imitation_teacher", f"{self.imitation_teacher!r}; allowed: none, {', '.join(TEACHERS)}")
+        if self.imitation_teacher != "none" and self.planner != "learned":
+            raise ConfigError("imitation_teacher", "needs the learned planner (planner learned); use none "
+                              "with the reference planner")
+        if self.entropy_decay_epochs < 0:
+            raise ConfigError("entropy_decay_epochs", "must be >= 0 (0: a constant entropy bonus)")
+        if self.imitation_passes < 1:
+            raise ConfigError("imitation_passes", "must be at least 1")
         Constraint.parse(self.constraint)
         self.cell_sampling()
 
@@ -102,9 +121,11 @@ class TrainConfig:
     def cell_sampling(self) -> CellSampling:
         return CellSampling(self.grid(), self.workflows, self.sampling, self.weights, self.curriculum_epochs)
 
-    def ppo(self) -> PPOConfig:
+    def ppo(self, epoch: int = 0) -> PPOConfig:
+        """PPO's settings for `epoch` (the entropy bonus decays over `entropy_decay_epochs`)."""
+        decay = 1.0 - epoch / self.entropy_decay_epochs if self.entropy_decay_epochs else 1.0
         return PPOConfig(ppo_epochs=self.ppo_epochs, minibatch_size=self.minibatch_size,
-                         learning_rate=self.learning_rate, entropy_coef=self.entropy_coef,
+                         learning_rate=self.learning_rate, entropy_coef=self.entropy_coef * max(0.0, decay),
                          normalize_advantages=self.advantage_normalization != "none")
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,5 +135,8 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
-        values.setdefault("planner_congestion_price", 0.0)  # runs saved before the option were trained without it
+        # runs saved before these options were trained without them
+        values.setdefault("planner_congestion_price", 0.0)
+        values.setdefault("entropy_decay_epochs", 0)
+        values.setdefault("imitation_teacher", "none")
         return cls(**values)

@@ -18,13 +18,16 @@ workflows of one simulation share its queues, their outcomes are autocorrelated,
 interval is from *batch means* (Law & Kelton, "Simulation Modeling and Analysis", §9.5):
 the cell's workflows, in arrival order, are cut into `CI_BATCHES` consecutive batches,
 the paired difference of goodput is computed per batch, and a Student t interval is
-taken over the batches. This changes no target: `target_met` is still the point
+taken over the batches. Evaluated on several seeds (`--seeds`), a cell's figures are
+the means over the seeds and the interval pools the batches of every seed (independent
+replications, each cut into `CI_BATCHES` batches). This changes no target: `target_met` is still the point
 comparison; `miss_significant` says whether a missed goodput comparison would survive
 the noise.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +49,8 @@ ALL_BASELINES = (*HEURISTICS, *FIXED)
 # exploratory picks) at the price of more herding.
 DEFAULT_TEMPERATURE = 1.0
 CI_BATCHES = 10
+# Evaluation seeds by default: three independent replications of the grid (same for every router)
+EVAL_SEEDS = (12345, 777, 2024)
 CI_LEVEL = 0.95
 METRICS = ("goodput", "accuracy", "violation_rate", "violation_rate_excl_decision", "mean_latency",
            "p95_latency", "cost_ratio", "mean_queue", "idle_share", "steps", "workflows")
@@ -58,24 +63,24 @@ class Evaluation:
     cells: pd.DataFrame
     trained: str
     constraint: Constraint
-    # (router, rate, budget) -> per workflow, in arrival order: solved within budget
-    outcomes: dict[tuple[str, float, float], np.ndarray] = field(default_factory=dict, repr=False)
+    # (router, rate, budget) -> per evaluation seed, per workflow in arrival order: solved within budget
+    outcomes: dict[tuple[str, float, float], list[np.ndarray]] = field(default_factory=dict, repr=False)
 
     def paired_goodput_difference(self, a: str, b: str, rate: float, budget: float) -> tuple[float, float, float]:
         """(difference, CI low, CI high) of goodput a − b in a cell, by batch means (module docstring).
         NaN bounds when the outcomes were not kept or there are fewer workflows than batches."""
         from scipy import stats
 
-        x, y = self.outcomes.get((a, rate, budget)), self.outcomes.get((b, rate, budget))
-        if x is None or y is None:
+        xs, ys = self.outcomes.get((a, rate, budget)), self.outcomes.get((b, rate, budget))
+        if xs is None or ys is None:
             return np.nan, np.nan, np.nan
-        diff = float(x.mean() - y.mean())
-        n = min(len(x), len(y))
-        if len(x) != len(y) or n < 2 * CI_BATCHES:
+        diff = float(np.mean([x.mean() - y.mean() for x, y in zip(xs, ys)]))
+        if any(len(x) != len(y) or len(x) < 2 * CI_BATCHES for x, y in zip(xs, ys)):
             return diff, np.nan, np.nan
-        per_batch = np.array([u.mean() - v.mean() for u, v in zip(np.array_split(x, CI_BATCHES),
-                                                                    np.array_split(y, CI_BATCHES))])
-        half = stats.t.ppf(0.5 + CI_LEVEL / 2, CI_BATCHES - 1) * per_batch.std(ddof=1) / np.sqrt(CI_BATCHES)
+        per_batch = np.array([u.mean() - v.mean() for x, y in zip(xs, ys)
+                              for u, v in zip(np.array_split(x, CI_BATCHES), np.array_split(y, CI_BATCHES))])
+        n = len(per_batch)
+        half = stats.t.ppf(0.5 + CI_LEVEL / 2, n - 1) * per_batch.std(ddof=1) / np.sqrt(n)
         return diff, diff - half, diff + half
 
     def routers(self) -> list[str]:
@@ -143,7 +148,8 @@ class Evaluation:
                 "cells_where_oracle_meets": int(checks["oracle_meets"].sum()),
                 "cells_met_where_oracle_meets": int((checks["target_met"] & checks["oracle_meets"]).sum()),
                 "goodput_misses_significant": int(checks["miss_significant"].sum()),
-                "ci": f"{CI_LEVEL:.0%} paired batch-means interval ({CI_BATCHES} batches per cell)",
+                "ci": f"{CI_LEVEL:.0%} paired batch-means interval ({CI_BATCHES} batches per cell and seed, pooled)",
+                "seeds": int(self.cells["seeds"].iloc[0]) if "seeds" in self.cells else 1,
                 "grid_share_of_oracle_goodput": share,
                 "grid_share_target": ORACLE_SHARE_TARGET,
                 "grid_share_met": None if share is None else bool(share >= ORACLE_SHARE_TARGET),
@@ -152,36 +158,48 @@ class Evaluation:
 
 
 def evaluate_routers(routers: dict[str, Any], rates: tuple[float, ...], budgets: tuple[float, ...],
-                     workflows: int, seed: int, constraint: Constraint, trained: str,
+                     workflows: int, seed: int | Sequence[int], constraint: Constraint, trained: str,
                      on_router: Any = None) -> Evaluation:
-    """Run every router on every (rate, budget) cell with the same seeds (CRN)."""
-    from loadwise.systems.agentserve import Cell, Lockstep
+    """Run every router on every (rate, budget) cell with the same seeds (CRN).
 
+    With several seeds, each router runs the grid once per seed; a cell's figures are the
+    means over the seeds (`seeds` column: how many).
+    """
+    from loadwise.systems.agentserve import Cell, Lockstep, load_profiles
+
+    profiles = load_profiles()
+    seeds = [int(seed)] if np.isscalar(seed) else [int(s) for s in seed]  # type: ignore[arg-type]
     cells = [Cell(rate=r, budget=b, workflows=workflows) for r in rates for b in budgets]
     rows = []
-    outcomes = {}
+    outcomes: dict[tuple[str, float, float], list[np.ndarray]] = {}
     for name, router in routers.items():
-        driver = Lockstep(cells, seed)
-        driver.run(router)
-        done = driver.pop_finished()
-        order = np.lexsort((done.workflow_id, done.sim_index))  # per simulation, in arrival order
-        good = (done.solved & (done.workflow_latency <= done.budget))[order]
-        sim = done.sim_index[order]
-        for i, (cell, result) in enumerate(zip(cells, driver.results(record=False))):
-            outcomes[(name, cell.rate, cell.budget)] = good[sim == i]
-            m = result.metrics
-            row = {"router": name, "rate": cell.rate, "budget": cell.budget}
-            row.update({k: float(m[k]) for k in METRICS})
-            row.update({f"model:{n}": float(m[f"share:{n}"]) for n in MODELS})
-            row.update({f"strategy:{s}": float(m[f"share:{s}"]) for s in STRATEGIES})
-            rows.append(row)
+        for run_seed in seeds:
+            driver = Lockstep(cells, run_seed, profiles)
+            driver.run(router)
+            done = driver.pop_finished()
+            order = np.lexsort((done.workflow_id, done.sim_index))  # per simulation, in arrival order
+            good = (done.solved & (done.workflow_latency <= done.budget))[order]
+            sim = done.sim_index[order]
+            for i, (cell, result) in enumerate(zip(cells, driver.results(record=False))):
+                outcomes.setdefault((name, cell.rate, cell.budget), []).append(good[sim == i])
+                m = result.metrics
+                row = {"router": name, "rate": cell.rate, "budget": cell.budget}
+                row.update({k: float(m[k]) for k in METRICS})
+                row.update({f"model:{n}": float(m[f"share:{n}"]) for n in MODELS})
+                row.update({f"strategy:{s}": float(m[f"share:{s}"]) for s in STRATEGIES})
+                rows.append(row)
         if on_router is not None:
             on_router(name)
-    return Evaluation(pd.DataFrame(rows), trained, constraint, outcomes)
+    frame = pd.DataFrame(rows)
+    if len(seeds) > 1:
+        frame = frame.groupby(["router", "rate", "budget"], sort=False).mean().reset_index()
+    frame["seeds"] = len(seeds)
+    return Evaluation(frame, trained, constraint, outcomes)
 
 
 def evaluate_checkpoint(path, rates: tuple[float, ...] | None = None, budgets: tuple[float, ...] | None = None,
-                        workflows: int = 1000, seed: int = 12345, baselines: tuple[str, ...] = ALL_BASELINES,
+                        workflows: int = 1000, seed: int | Sequence[int] = EVAL_SEEDS,
+                        baselines: tuple[str, ...] = ALL_BASELINES,
                         greedy: bool = False, on_router: Any = None,
                         temperature: float = DEFAULT_TEMPERATURE) -> Evaluation:
     """The trained router of `path` vs `baselines` and the oracle (grid: the training grid by default).
@@ -199,7 +217,10 @@ def evaluate_checkpoint(path, rates: tuple[float, ...] | None = None, budgets: t
         raise ConfigError("workflows", "must be at least 1")
     if not temperature > 0:
         raise ConfigError("temperature", "must be > 0 (or greedy: the most likely action)")
-    router, state = load_router(path, greedy=greedy, seed=seed, temperature=temperature)
+    seeds = [int(seed)] if np.isscalar(seed) else [int(s) for s in seed]  # type: ignore[arg-type]
+    if not seeds:
+        raise ConfigError("seeds", "give at least one evaluation seed")
+    router, state = load_router(path, greedy=greedy, seed=seeds[0], temperature=temperature)
     config = state["config"]
     routers: dict[str, Any] = {router.name: router}
     for name in (*baselines, ORACLE):
@@ -208,7 +229,7 @@ def evaluate_checkpoint(path, rates: tuple[float, ...] | None = None, budgets: t
     torch.set_num_threads(1)
     try:
         return evaluate_routers(routers, tuple(rates or config["rates"]), tuple(budgets or config["budgets"]),
-                                workflows, seed, Constraint.parse(config["constraint"]), router.name, on_router)
+                                workflows, seeds, Constraint.parse(config["constraint"]), router.name, on_router)
     finally:
         torch.set_num_threads(threads)
 

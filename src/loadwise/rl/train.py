@@ -1,6 +1,8 @@
 """The training loop: PPO-Lagrangian over the rate × budget grid of the serving simulator.
 
-One epoch:
+Before the first epoch the networks are warm-started by behaviour cloning of a heuristic
+teacher (`imitation`, default the budget-aware greedy router; `imitation_teacher none`
+starts from random networks). One epoch:
 
 1. The grid picks the epoch's cells (`sampling.CellSampling.epoch_cells`: uniform, weighted or a
    curriculum); each cell is one simulation of `workflows` workflows.
@@ -13,7 +15,8 @@ One epoch:
    cost from the constraint (`bust` or `ratio`); each plan also pays for the waiting lines
    its calls joined (`planner_congestion_price`, see episodes.py).
 4. GAE on reward and on cost, Lagrangian advantage with λ of the workflow's budget tier,
-   `ppo_epochs` passes of clipped PPO, then one projected ascent step on λ.
+   `ppo_epochs` passes of clipped PPO (the entropy bonus decays linearly to 0 over
+   `entropy_decay_epochs`), then one projected ascent step on λ.
 5. The epoch's log line (reward, cost, λ, violation per tier, model/strategy mix) and
    telemetry of every role step, for the caller to keep with the `state()` to checkpoint
    (`loadwise.app.train_router` owns the run folder).
@@ -38,11 +41,13 @@ from loadwise.errors import ConfigError
 from loadwise.rl.config import TrainConfig
 from loadwise.rl.constraint import Constraint
 from loadwise.rl.episodes import Outcomes, build_decisions
+from loadwise.rl.imitation import IMITATION_STREAM, clone, teacher_rollout
 from loadwise.rl.lagrange import LagrangeMultipliers
 from loadwise.rl.policies import ExecutorPolicy, PlannerPolicy, make_policies
-from loadwise.rl.ppo import ppo_update
+from loadwise.rl.ppo import PPOConfig, ppo_update
 from loadwise.rl.router import PolicyRouter
-from loadwise.systems.agentserve.lockstep import Lockstep
+from loadwise.systems.agentserve.lockstep import Cell, Lockstep
+from loadwise.systems.agentserve.profiles import Profiles, load_profiles
 from loadwise.systems.agentserve.routing import MODELS, N_STRATEGIES, STRATEGIES
 
 
@@ -82,6 +87,7 @@ class Trainer:
     multipliers: LagrangeMultipliers
     history: list[dict[str, Any]] = field(default_factory=list)
     epochs_done: int = 0
+    profiles: Profiles = field(default_factory=load_profiles)  # read once, not once per epoch
 
     @classmethod
     def create(cls, config: TrainConfig, state: dict[str, Any] | None = None) -> Trainer:
@@ -121,6 +127,22 @@ class Trainer:
             "history": self.history,
         }
 
+    def warm_start(self) -> dict[str, Any]:
+        """Clone the teacher on one rollout over the grid (`imitation`); what it measured."""
+        cfg = self.config
+        cells = [Cell(rate, budget, cfg.workflows) for rate, budget in cfg.grid().cells()]
+        state = np.random.SeedSequence([int(cfg.seed), IMITATION_STREAM]).generate_state(len(cells) + 1, dtype=np.uint32)
+        constraint = Constraint.parse(cfg.constraint)
+        plans, steps, teacher = teacher_rollout(
+            cfg.imitation_teacher, cells, [int(s) for s in state[:-1]], cfg.observation, self.profiles,
+            lambda d: workflow_reward(cfg.reward, d.solved, d.workflow_latency, d.budget),
+            lambda d: constraint.cost(d.workflow_latency, d.budget))
+        groups = [(p, d) for p, d in ((self.planner, plans), (self.executor, steps)) if d is not None]
+        losses = clone(groups, cfg.imitation_passes, cfg.learning_rate, PPOConfig.value_coef,
+                       torch.Generator().manual_seed(int(state[-1])))
+        return {"teacher": cfg.imitation_teacher, **{f"teacher_{k}": v for k, v in teacher.items()}, **losses,
+                "decisions": sum(len(d) for _, d in groups)}
+
     def run_epoch(self, on_round: Callable[[int, int], None] | None = None) -> EpochResult:
         """Collect one epoch of experience, update the policy and λ; return its log line and telemetry.
 
@@ -128,11 +150,12 @@ class Trainer:
         """
         cfg, epoch = self.config, self.epochs_done
         started, cpu_started = time.perf_counter(), time.process_time()
+        warm_start = self.warm_start() if epoch == 0 and cfg.imitation_teacher != "none" else None
         cells = cfg.cell_sampling().epoch_cells(epoch)
         sim_seeds, torch_seed = epoch_seeds(cfg.seed, epoch, len(cells))
         router = PolicyRouter(self.planner, self.executor, greedy=False, seed=torch_seed, record=True,
                               observation=cfg.observation, planner_kind=cfg.planner)
-        driver = Lockstep(cells, sim_seeds)
+        driver = Lockstep(cells, sim_seeds, self.profiles)
         tick = (lambda d: on_round(*d.progress())) if on_round is not None else None
         driver.run(router, tick)
         if on_round is not None:
@@ -152,11 +175,12 @@ class Trainer:
         cost = constraint.cost(done.workflow_latency, done.budget)
         outcomes = Outcomes(done.sim_index, done.workflow_id, reward, cost, tier, group)
         applied = self.multipliers.applied(epoch)
-        plans, steps = build_decisions(router.plan_log.arrays(), router.step_log.arrays(), outcomes, applied, cfg.ppo(),
+        ppo = cfg.ppo(epoch)
+        plans, steps = build_decisions(router.plan_log.arrays(), router.step_log.arrays(), outcomes, applied, ppo,
                                        cfg.advantage_normalization == "tier", cfg.planner_congestion_price)
         generator = torch.Generator().manual_seed(torch_seed)
         groups = [(self.planner, plans), (self.executor, steps)]
-        stats = ppo_update([(p, d) for p, d in groups if d is not None], self.optimizer, cfg.ppo(), generator)
+        stats = ppo_update([(p, d) for p, d in groups if d is not None], self.optimizer, ppo, generator)
         self.multipliers.update(epoch, group, cost)
         counts = np.bincount(tier, minlength=len(budgets))
         sums = np.bincount(tier, weights=cost, minlength=len(budgets))
@@ -185,6 +209,8 @@ class Trainer:
             "model_mix": dict(zip(MODELS, (np.bincount(actions // N_STRATEGIES, minlength=len(MODELS)) / len(actions)).tolist())),
             "strategy_mix": dict(zip(STRATEGIES, (np.bincount(actions % N_STRATEGIES, minlength=N_STRATEGIES) / len(actions)).tolist())),
             "ppo": {k: v for k, v in asdict(stats).items() if k != "minibatches"},
+            "entropy_coef": ppo.entropy_coef,
+            **({"imitation": warm_start} if warm_start is not None else {}),
             "seconds": time.perf_counter() - started,
             "rollout_seconds": rollout_s,
             "cpu_seconds": time.process_time() - cpu_started,
