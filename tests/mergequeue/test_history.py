@@ -1,0 +1,134 @@
+"""Merge-queue history: GitHub readers on the documented shapes, the synthetic generator, the fit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from loadwise.errors import ConfigError
+from loadwise.systems.mergequeue.history import (
+    SyntheticRepo,
+    fit_history,
+    read_pull_requests,
+    read_workflow_runs,
+    write_synthetic_history,
+)
+from loadwise.systems.mergequeue.history.github import CANCELLED, FAILURE, SUCCESS
+
+DATA = Path(__file__).parent / "data" / "github"
+
+
+def test_runs_reader_on_documented_pages():
+    runs = read_workflow_runs(DATA / "runs-paginated.json")
+    assert len(runs) == 3 and runs.skipped == 1  # the push run on main is not the merge queue's
+    assert runs.pr.tolist() == [1347, 1349, 1350]
+    assert runs.conclusion.tolist() == [SUCCESS, FAILURE, CANCELLED]
+    assert runs.attempt.tolist() == [2, 1, 1]
+    assert runs.parent.tolist() == [-1, 0, 1]  # each built on the head commit of the one ahead
+    assert runs.group_size.tolist() == [1, 2, 3]
+    # run_started_at of the re-run is its last attempt's start
+    assert runs.updated[0] - runs.started[0] == pytest.approx(12 * 60 + 19)
+
+
+def test_runs_reader_accepts_slurped_pages_and_folders(tmp_path):
+    text = (DATA / "runs-paginated.json").read_text()
+    decoder, pos, pages = json.JSONDecoder(), 0, []
+    while pos < len(text.rstrip()):
+        page, pos = decoder.raw_decode(text, pos)
+        pages.append(page)
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+    (tmp_path / "slurped.json").write_text(json.dumps(pages))
+    assert read_workflow_runs(tmp_path / "slurped.json").pr.tolist() == [1347, 1349, 1350]
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    for i, page in enumerate(pages):
+        (folder / f"page-{i}.json").write_text(json.dumps(page))
+    assert read_workflow_runs(folder).parent.tolist() == [-1, 0, 1]
+
+
+def test_pulls_reader_on_documented_page():
+    pulls = read_pull_requests(DATA / "pulls-closed.json")
+    assert pulls.number.tolist() == [1347, 1349, 1350]
+    assert np.isnan(pulls.merged[1]) and np.isfinite(pulls.merged[[0, 2]]).all()
+
+
+@pytest.mark.parametrize(("text", "where", "what"), [
+    ('{"workflow_runs": [{"id": 1}]}', "page 1: workflow_runs[0]", "missing field 'head_branch'"),
+    ('{"total_count": 1}', "page 1", "workflow_runs array"),
+    ('{"workflow_runs": []}\n{"workflow_runs": [', ":2", "not valid JSON"),
+])
+def test_runs_reader_errors_name_the_place(tmp_path, text, where, what):
+    path = tmp_path / "runs.json"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=what) as info:
+        read_workflow_runs(path)
+    assert str(path) in str(info.value) and where in str(info.value)
+
+
+def test_bad_time_names_the_json_path(tmp_path):
+    page = json.loads((DATA / "runs-paginated.json").read_text().split("\n}\n")[0] + "\n}")
+    page["workflow_runs"][1]["created_at"] = "yesterday"
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps(page))
+    with pytest.raises(ConfigError, match=r"page 1: workflow_runs\[1\]\.created_at: expected an ISO 8601"):
+        read_workflow_runs(path)
+
+
+def test_no_merge_queue_runs_is_one_clear_error(tmp_path):
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps({"workflow_runs": [{"head_branch": "main", "event": "push"}]}))
+    with pytest.raises(ConfigError, match="no merge-queue workflow runs"):
+        read_workflow_runs(path)
+
+
+@pytest.fixture(scope="module")
+def month(tmp_path_factory):
+    """A month at 200 pull requests a day, with its known truth."""
+    repo = SyntheticRepo(days=28, prs_per_day=200, seed=3)
+    paths = write_synthetic_history(repo, tmp_path_factory.mktemp("history"))
+    return repo, paths
+
+
+def test_fit_recovers_a_synthetic_month(month):
+    repo, paths = month
+    fit = fit_history(read_workflow_runs(paths["runs"]), read_pull_requests(paths["pulls"]))
+    e = fit.estimates
+    assert e["prs_per_day"].value == pytest.approx(repo.prs_per_day, rel=0.05)
+    assert e["duration_median_min"].value == pytest.approx(repo.duration_median_min, rel=0.05)
+    for name in ("prs_per_day", "duration_median_min", "duration_sigma", "p_bad", "p_flake"):
+        assert e[name].covers(getattr(repo, name)), (name, e[name])
+        assert e[name].n > 1000
+    assert fit.settings() == {"max_entries_to_build": repo.max_entries_to_build,
+                              "max_entries_to_merge": repo.max_entries_to_merge}
+    # the office-hours profile: weekday afternoons busier than weekend nights
+    assert np.mean(fit.profile[9:17]) > 3 * np.mean(fit.profile[5 * 24:5 * 24 + 6])
+
+
+def _coverage(seeds: int, days: float) -> dict[str, float]:
+    import tempfile
+
+    hits: dict[str, int] = {}
+    for seed in range(seeds):
+        repo = SyntheticRepo(days=days, prs_per_day=200, seed=100 + seed)
+        with tempfile.TemporaryDirectory() as folder:
+            paths = write_synthetic_history(repo, folder)
+            fit = fit_history(read_workflow_runs(paths["runs"]), read_pull_requests(paths["pulls"]))
+        for name in ("prs_per_day", "duration_median_min", "duration_sigma", "p_bad", "p_flake"):
+            hits[name] = hits.get(name, 0) + fit.estimates[name].covers(getattr(repo, name))
+    return {k: v / seeds for k, v in hits.items()}
+
+
+def test_fit_intervals_cover_the_truth_fast():
+    """Four short histories: a fit whose intervals are far too narrow misses most of them."""
+    coverage = _coverage(4, 7)
+    assert all(c >= 0.75 for c in coverage.values()), coverage
+
+
+@pytest.mark.slow
+def test_fit_intervals_cover_the_truth_in_90_percent_of_50_months():
+    coverage = _coverage(50, 28)
+    assert all(c >= 0.90 for c in coverage.values()), coverage
