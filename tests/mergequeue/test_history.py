@@ -132,3 +132,65 @@ def test_fit_intervals_cover_the_truth_fast():
 def test_fit_intervals_cover_the_truth_in_90_percent_of_50_months():
     coverage = _coverage(50, 28)
     assert all(c >= 0.90 for c in coverage.values()), coverage
+
+
+def _cli(*args: str) -> int:
+    from loadwise.cli import main
+
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def test_mq_fit_cli_json_and_world_file(month, tmp_path, capsys):
+    from loadwise.app.mergequeue import mq_run
+
+    _repo, paths = month
+    assert _cli("mq", "fit", str(paths["runs"]), str(paths["pulls"]), "--json") == 0
+    fitted = json.loads(capsys.readouterr().out)
+    assert set(fitted["p_bad"]) == {"value", "ci_low", "ci_high", "n"}
+    assert fitted["p_bad"]["ci_low"] < fitted["p_bad"]["value"] < fitted["p_bad"]["ci_high"]
+    assert _cli("mq", "fit", str(paths["runs"]), "--out", str(tmp_path / "fit")) == 0
+    run = mq_run(world=tmp_path / "fit" / "world.yaml", params={"days": 1})
+    assert run.world["prs_per_day"] == pytest.approx(fitted["prs_per_day"]["value"], rel=1e-3)
+
+
+def test_mq_fit_cli_bad_history_exits_2_and_writes_nothing(tmp_path, capsys):
+    (tmp_path / "runs.json").write_text('{"workflow_runs": [')
+    assert _cli("mq", "fit", str(tmp_path / "runs.json"), "--out", str(tmp_path / "out")) == 2
+    assert "runs.json:1: not valid JSON" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_scenarios_from_history_are_weighted_regimes(month):
+    from loadwise.systems.mergequeue.history.fit import entries
+    from loadwise.systems.mergequeue.history.regimes import history_scenarios
+
+    _repo, paths = month
+    runs, pulls = read_workflow_runs(paths["runs"]), read_pull_requests(paths["pulls"])
+    fit = fit_history(runs, pulls)
+    data = history_scenarios(fit, runs, entries(runs, pulls))
+    by_name = {s["name"]: s for s in data["scenarios"]}
+    assert list(by_name) == ["normal", "peak", "flaky-storm", "bad-week"]
+    assert sum(s["weight"] for s in data["scenarios"]) == pytest.approx(1.0, abs=1e-3)
+    assert by_name["peak"]["traffic"] > 1.0
+    assert by_name["flaky-storm"]["p_flake"] >= by_name["normal"]["p_flake"]
+    assert by_name["bad-week"]["p_bad"] >= by_name["normal"]["p_bad"]
+
+
+def test_github_ruleset_is_within_the_documented_ranges():
+    from loadwise.systems.mergequeue import MergeQueue
+    from loadwise.systems.mergequeue.products import github_ruleset
+
+    system = MergeQueue("speculative")
+    config = {p.name: p.default for p in system.knobs}
+    rule = github_ruleset(config)
+    assert rule["type"] == "merge_queue"
+    params = rule["parameters"]
+    for name in ("max_entries_to_build", "min_entries_to_merge", "max_entries_to_merge"):
+        assert 0 <= params[name] <= 100
+    assert 0 <= params["min_entries_to_merge_wait_minutes"] <= 360
+    assert 1 <= params["check_response_timeout_minutes"] <= 360
+    assert params["grouping_strategy"] in ("ALLGREEN", "HEADGREEN") and params["merge_method"] == "MERGE"

@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numba import njit
@@ -55,6 +55,9 @@ from loadwise.systems.mergequeue.history.github import (
     PullRequests,
     WorkflowRuns,
 )
+
+if TYPE_CHECKING:
+    from loadwise.systems.mergequeue.history.sources import History
 
 DAY = 86400.0
 WEEK_HOURS = 168
@@ -92,14 +95,11 @@ class HistoryFit:
     def world(self) -> dict[str, Any]:
         """World parameters (`world.WORLD_PARAMS`) to simulate this repository."""
         e = self.estimates
-        world: dict[str, Any] = {
-            "prs_per_day": round(e["prs_per_day"].value, 3),
-            "profile": ",".join(f"{w:.3g}" for w in self.profile),
-            "p_bad": round(e["p_bad"].value, 5),
-            "p_flake": round(e["p_flake"].value, 5),
-            "duration_median_min": round(e["duration_median_min"].value, 3),
-            "duration_sigma": round(e["duration_sigma"].value, 4),
-        }
+        world: dict[str, Any] = {"prs_per_day": round(e["prs_per_day"].value, 3),
+                                 "profile": ",".join(f"{w:.3g}" for w in self.profile)}
+        for name, digits in (("p_bad", 5), ("p_flake", 5), ("duration_median_min", 3), ("duration_sigma", 4)):
+            if name in e:
+                world[name] = round(e[name].value, digits)
         if "runners" in e:
             world["runners"] = int(e["runners"].value)
         return world
@@ -298,3 +298,34 @@ def fit_history(runs: WorkflowRuns, pulls: PullRequests | None = None) -> Histor
             _, counts = np.unique(merged, return_counts=True)
             estimates["max_entries_to_merge"] = _observed_max(counts)
     return HistoryFit(estimates, profile, days, float(times[0]))
+
+
+def _proportion(hits: int, n: int) -> Estimate:
+    """A binomial proportion with its Wilson score interval (statsmodels)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    low, high = proportion_confint(hits, n, alpha=0.05, method="wilson")
+    return Estimate(hits / n, float(low), float(high), n)
+
+
+def fit_sources(history: History) -> HistoryFit:
+    """Fit whatever a history holds: GitHub runs (and pull requests) as `fit_history`; the
+    seed's CSV alone gives arrivals, and p_bad and p_flake as the shares of changes marked
+    bad and with a flaky target (Wilson intervals); JUnit reports add `junit_flaky_runs`,
+    the share of test runs in which some test passed only on retry."""
+    from loadwise.systems.mergequeue.history.sources import change_columns
+
+    if history.runs is not None:
+        fit = fit_history(history.runs, history.pulls)
+    elif history.changes is not None:
+        created, bad, flaky = change_columns(history.changes)
+        arrivals, profile, days = fit_arrivals(created)
+        n = int(created.size)
+        fit = HistoryFit({"prs_per_day": arrivals, "p_bad": _proportion(int(bad.sum()), n),
+                          "p_flake": _proportion(int(flaky.sum()), n)}, profile, days, float(created[0]))
+    else:
+        raise ConfigError("history", "nothing to fit: give GitHub workflow runs of the merge queue or the "
+                                     "build-history CSV (pull requests and JUnit reports only add to them)")
+    if history.junit is not None and history.junit.reports:
+        fit.estimates["junit_flaky_runs"] = _proportion(history.junit.flaky_reports, history.junit.reports)
+    return fit

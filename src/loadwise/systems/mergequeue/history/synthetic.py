@@ -159,14 +159,16 @@ def pages(records: list[dict[str, Any]], runs: bool) -> list[Any]:
 
 def write_synthetic_history(repo: SyntheticRepo, folder: str | Path) -> dict[str, Path]:
     """Write `runs.json` and `pulls.json` (pages one after another, as `gh api --paginate`
-    saves them) and `truth.json` (the parameters) into `folder`."""
+    saves them) and `truth.yaml` (the parameters; not JSON, so that the folder reads as a history) into `folder`."""
     import json
+
+    import yaml
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     runs, pulls = synthetic_history(repo)
-    paths = {"runs": folder / "runs.json", "pulls": folder / "pulls.json", "truth": folder / "truth.json"}
+    paths = {"runs": folder / "runs.json", "pulls": folder / "pulls.json", "truth": folder / "truth.yaml"}
     paths["runs"].write_text("".join(json.dumps(p, separators=(",", ":")) + "\n" for p in pages(runs, True)))
     paths["pulls"].write_text("".join(json.dumps(p, separators=(",", ":")) + "\n" for p in pages(pulls, False)))
-    paths["truth"].write_text(json.dumps(asdict(repo), indent=2) + "\n")
+    paths["truth"].write_text(yaml.safe_dump(asdict(repo), sort_keys=False))
     return paths
