@@ -108,15 +108,7 @@ def json_pages(path: Path) -> Iterator[tuple[str, Any]]:
             start += 1
         if start >= len(text):
             break
-        end = len(text)
-        try:
-            doc = orjson.loads(text[start:end])
-        except orjson.JSONDecodeError as exc:
-            if not exc.msg.startswith("unexpected content after document") or exc.pos <= 0:
-                line = text.count("\n", 0, start + exc.pos) + 1
-                raise ConfigError(f"{path}:{line}", f"not valid JSON ({exc.msg})") from None
-            end = start + exc.pos
-            doc = orjson.loads(text[start:end])
+        doc, end = _next_document(text, start, path)
         if isinstance(doc, list) and all(isinstance(d, dict) for d in doc) and doc and number == 0 \
                 and end == len(text) and not _looks_like_records(doc):
             for page in doc:  # gh api --paginate --slurp: an array of pages
@@ -128,6 +120,26 @@ def json_pages(path: Path) -> Iterator[tuple[str, Any]]:
         start = end
     if number == 0:
         raise ConfigError(str(path), "empty file; expected JSON pages of the GitHub REST API")
+
+
+_BOUNDARY = re.compile(r"[}\]]\s*[{\[]")
+
+
+def _next_document(text: str, start: int, path: Path) -> tuple[Any, int]:
+    """The JSON document starting at `start` and where it ends. Pages are cut where one closes
+    and the next opens (tried in order, so a brace pair inside a string costs one failed
+    parse), which keeps reading linear in the file's size."""
+    for match in _BOUNDARY.finditer(text, start):
+        end = match.start() + 1
+        try:
+            return orjson.loads(text[start:end]), end
+        except orjson.JSONDecodeError:
+            continue
+    try:
+        return orjson.loads(text[start:]), len(text)
+    except orjson.JSONDecodeError as exc:
+        line = text.count("\n", 0, start + exc.pos) + 1
+        raise ConfigError(f"{path}:{line}", f"not valid JSON ({exc.msg})") from None
 
 
 def _looks_like_records(doc: list[dict[str, Any]]) -> bool:
