@@ -108,6 +108,22 @@ def test_fit_recovers_a_synthetic_month(month):
     assert np.mean(fit.profile[9:17]) > 3 * np.mean(fit.profile[5 * 24:5 * 24 + 6])
 
 
+def test_duration_fit_counts_a_rerun_first_attempt():
+    """Many re-runs and cancels: a fit of each run's last attempt alone sees a cancel land in a
+    long first attempt, or in the re-run after a short one, and comes out about 3 % high."""
+    import tempfile
+
+    errors = []
+    for seed in range(3):
+        repo = SyntheticRepo(days=7, prs_per_day=200, p_bad=0.15, p_rerun=1.0, seed=seed)
+        with tempfile.TemporaryDirectory() as folder:
+            runs = read_workflow_runs(write_synthetic_history(repo, folder)["runs"])
+        assert np.count_nonzero(runs.attempt == 2) > 300 and np.count_nonzero(runs.conclusion == CANCELLED) > 300
+        median = fit_history(runs).estimates["duration_median_min"]
+        errors.append(median.value / repo.duration_median_min - 1)
+    assert abs(np.mean(errors)) < 0.01, errors
+
+
 def _coverage(seeds: int, days: float) -> dict[str, float]:
     import tempfile
 

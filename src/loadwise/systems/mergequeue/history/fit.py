@@ -8,10 +8,18 @@ What is fitted, and how (`fit_history`):
   entry scaled by n/(n−1), the unbiased length for uniformly placed points.
 - **Hour-of-week profile**: entries per hour of the week (UTC, Monday 00:00 first),
   normalized to mean 1.
-- **CI duration**: lognormal, by maximum likelihood on the logarithm of each run's
-  last attempt (`updated_at − run_started_at`); a run cancelled before it finished is
-  right-censored at its cancel time (a cancelled queue entry says only that the build
-  would have taken longer). `duration_median_min` = e^μ and `duration_sigma` = σ.
+- **CI duration**: lognormal, by maximum likelihood on the logarithm of every attempt
+  a run records. The last attempt lasted `updated_at − run_started_at`; one cancelled
+  before it finished is right-censored at its cancel time (a cancelled queue entry says
+  only that the build would have taken longer; the cancel comes from the group ahead
+  failing, independent of this build's own length). A run re-run once also says how
+  long its first attempt took: from `created_at` to the re-run's `run_started_at`.
+  Leaving that first attempt out would bias the fit upward: a cancel lands in the first
+  attempt when that attempt is long and in the re-run when it is short, so the attempts
+  a run's last record shows are the long ones (length-biased sampling, the inspection
+  paradox). The re-run is taken to start when the first attempt ends, as an automatic
+  retry does; a manual re-run's delay counts as build time. Runs re-run more than once
+  add their last attempt only. `duration_median_min` = e^μ and `duration_sigma` = σ.
 - **p_bad and p_flake, jointly**: GitHub builds each merge group on top of the one
   ahead of it, so the runs form trees (`github._stacks`), and a run fails when any pull
   request it holds is bad — every run above it included — or when it flakes.
@@ -170,11 +178,14 @@ def _mle(loglikeobs: Any, nobs: int, start: list[float], names: list[str]) -> tu
 
 
 def fit_durations(runs: WorkflowRuns) -> tuple[Estimate, Estimate]:
-    """(duration_median_min, duration_sigma): lognormal, cancelled runs right-censored."""
+    """(duration_median_min, duration_sigma): lognormal over every recorded attempt,
+    cancelled ones right-censored (see the module doc)."""
     seconds = runs.updated - runs.started
     done = ((runs.conclusion == SUCCESS) | (runs.conclusion == FAILURE)) & (seconds > 0)
     censored = (runs.conclusion == CANCELLED) & (seconds > 0)
-    x = np.log(seconds[done] / 60.0)
+    first = runs.started - runs.created
+    rerun = (runs.attempt == 2) & (runs.conclusion != OTHER) & (first > 0)
+    x = np.log(np.concatenate([seconds[done], first[rerun]]) / 60.0)
     c = np.log(seconds[censored] / 60.0)
     if x.size < 3:
         raise ConfigError("history", f"needs at least 3 finished runs to fit build durations, found {x.size}")

@@ -11,8 +11,9 @@ would: one `merge_group` workflow run per merge group and the closed pull reques
 - At most `max_entries_to_build` merge groups are built at once, each on top of the one
   ahead (branch `gh-readonly-queue/main/pr-{number}-{sha of the commit below}`). When the
   front group passes it merges, with the passed groups right behind it, at most
-  `max_entries_to_merge` pull requests together. When it fails (after one re-run, made
-  with probability `p_rerun`), its pull request leaves the queue (closed), the builds
+  `max_entries_to_merge` pull requests together. A failed build is re-run once, the
+  moment it fails, with probability `p_rerun` (as an automatic retry does); when the
+  front group fails for good its pull request leaves the queue (closed), the builds
   behind it are cancelled and their pull requests queued again on the new base.
 
 `synthetic_history` returns the pages; `write_synthetic_history` (and
@@ -93,7 +94,7 @@ def synthetic_history(repo: SyntheticRepo) -> tuple[list[dict[str, Any]], list[d
             passed = not broken and rng.random() >= repo.p_flake
             if passed or len(starts) == 2 or rng.random() >= repo.p_rerun:
                 break
-            starts.append(starts[-1] + duration + 60.0)
+            starts.append(starts[-1] + duration)
         start, attempt = starts[-1], len(starts)
         row = len(runs)
         runs.append({"id": 10_000_000 + row, "name": "CI", "event": "merge_group", "status": "completed",
