@@ -210,3 +210,72 @@ def test_github_ruleset_is_within_the_documented_ranges():
     assert 0 <= params["min_entries_to_merge_wait_minutes"] <= 360
     assert 1 <= params["check_response_timeout_minutes"] <= 360
     assert params["grouping_strategy"] in ("ALLGREEN", "HEADGREEN") and params["merge_method"] == "MERGE"
+
+
+def _history(tmp_path, **kw):
+    repo = SyntheticRepo(**kw)
+    paths = write_synthetic_history(repo, tmp_path / "history")
+    return repo, paths
+
+
+def test_fitted_world_reproduces_a_history_it_can_model(tmp_path):
+    """60 pull requests a day, no re-runs: the queue the simulator models; every figure agrees."""
+    from loadwise.systems.mergequeue.history.check import history_check
+
+    _repo, paths = _history(tmp_path, days=28, prs_per_day=60, p_rerun=0.0, seed=3)
+    runs, pulls = read_workflow_runs(paths["runs"]), read_pull_requests(paths["pulls"])
+    rows = history_check(fit_history(runs, pulls), runs, pulls, replicates=5)
+    assert [r.figure for r in rows] == ["merged_per_day", "time_in_queue_p95_h", "removed_share"]
+    for r in rows:
+        assert r.agree, r
+        assert r.simulated.ci_low < r.simulated.value < r.simulated.ci_high
+        assert r.history.ci_low <= r.history.value <= r.history.ci_high
+    merged = rows[0].history
+    assert merged.value == pytest.approx(60 * (1 - 0.05 - 0.03), rel=0.1)
+
+
+def test_check_warns_when_the_world_misses_re_runs(tmp_path):
+    """Every failed build re-run once: the history's queue waits for the re-runs, the simulated
+    one does not, and the check says so."""
+    from loadwise.systems.mergequeue.history.check import history_check
+
+    _repo, paths = _history(tmp_path, days=28, prs_per_day=60, p_bad=0.1, p_rerun=1.0, seed=4)
+    runs, pulls = read_workflow_runs(paths["runs"]), read_pull_requests(paths["pulls"])
+    fit = fit_history(runs, pulls)
+    assert fit.estimates["p_rerun"].value == pytest.approx(1.0, abs=0.01)
+    rows = {r.figure: r for r in history_check(fit, runs, pulls, replicates=5)}
+    assert not rows["time_in_queue_p95_h"].agree
+    assert rows["time_in_queue_p95_h"].history.value > rows["time_in_queue_p95_h"].simulated.ci_high
+    assert rows["merged_per_day"].agree
+
+
+def test_recommend_beats_settings_that_saturate_the_queue(tmp_path):
+    """A week at 200 pull requests a day through one build at a time: the queue only grows.
+    A short robust tune finds settings that beat it with p < 0.05, and the report opens with
+    the ruleset to paste and what changes per scenario."""
+    from loadwise.app.mqhistory import MEASURES, mq_recommend
+
+    _repo, paths = _history(tmp_path, days=7, prs_per_day=200, max_entries_to_build=1, max_entries_to_merge=1, seed=1)
+    rec = mq_recommend([paths["runs"], paths["pulls"]], "github", trials=4, replicates=3, days=2, seed=0,
+                       backend="inline", out=tmp_path / "out", progress=False)
+    assert rec.current["max_entries_to_build"] == 1 and rec.current["max_entries_to_merge"] == 1
+    row = rec.validation.summary.set_index("config").loc["recommended"]
+    assert row["diff_vs_baseline"] < 0 and row["p_value"] < 0.05
+    rule = json.loads((rec.run_dir / "github-ruleset.json").read_text())
+    assert rule["type"] == "merge_queue" and rule["parameters"]["max_entries_to_build"] >= 1
+    changes = rec.changes.set_index(["measure", "scenario"])
+    assert set(changes.index.get_level_values(0)) == set(MEASURES)
+    assert set(changes.index.get_level_values(1)) == {"normal", "peak", "flaky-storm", "bad-week"}
+    p95 = changes.loc["p95 time in queue (h)"]
+    assert (p95["diff"] < 0).all() and (p95["p_value"] < 0.05).all()
+    report = (rec.run_dir / "report.md").read_text()
+    summary = report.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    assert '"max_entries_to_build"' in summary and "p95 time in queue (h)" in summary and "runner-hours" in summary
+    assert "Does the fitted world reproduce the history?" in report
+
+
+def test_recommend_names_the_products_it_writes(tmp_path):
+    from loadwise.app.mqhistory import mq_recommend
+
+    with pytest.raises(ConfigError, match="product.*'bors' is not allowed"):
+        mq_recommend([tmp_path], "bors", out=tmp_path / "out", progress=False)

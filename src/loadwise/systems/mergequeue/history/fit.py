@@ -36,11 +36,19 @@ What is fitted, and how (`fit_history`):
   by maximum likelihood on the logit scale with `statsmodels`' GenericLikelihoodModel
   (Wald intervals from the numerical Hessian, mapped back through the logistic
   function; Agresti, "Categorical Data Analysis", 3rd ed., §1.4 on logit intervals).
+- **Re-runs**: `p_rerun`, the share of failed first attempts that were run again (runs
+  with `run_attempt` 2 over those and the runs that failed on their first attempt; a
+  Wilson interval). The simulator has no re-runs: a build there is a run with its
+  re-run, so the world's `p_flake` is a run's chance to end in a flaky failure,
+  p_flake · (1 − p_rerun · (1 − p_flake)), while the fit reports the per-attempt rate.
 - **The settings the repository runs**: the most merge groups built at once
   (`max_entries_to_build`, the deepest stack of pull requests held by one run) and the
   most pull requests merged at one time (`max_entries_to_merge`, from `merged_at`).
   They are read off the history, not estimated: their interval is the observed
-  maximum itself, and n is the number of runs or merges read.
+  maximum itself, and n is the number of runs or merges read. `runners`, the most runs
+  seen building at once, is only a lower bound on the CI's capacity (the queue's own
+  limit usually binds first), so the world takes the larger of it and the world's
+  default.
 """
 
 from __future__ import annotations
@@ -63,6 +71,7 @@ from loadwise.systems.mergequeue.history.github import (
     PullRequests,
     WorkflowRuns,
 )
+from loadwise.systems.mergequeue.world import WORLD_PARAMS
 
 if TYPE_CHECKING:
     from loadwise.systems.mergequeue.history.sources import History
@@ -71,6 +80,7 @@ DAY = 86400.0
 WEEK_HOURS = 168
 _MONDAY = 4 * 86400  # 1970-01-01 was a Thursday: Monday 1970-01-05 00:00 UTC is 4 days in
 Z95 = float(stats.norm.ppf(0.975))
+_DEFAULT_RUNNERS = next(p.default for p in WORLD_PARAMS if p.name == "runners")
 
 
 @dataclass(frozen=True)
@@ -108,8 +118,11 @@ class HistoryFit:
         for name, digits in (("p_bad", 5), ("p_flake", 5), ("duration_median_min", 3), ("duration_sigma", 4)):
             if name in e:
                 world[name] = round(e[name].value, digits)
+        if "p_flake" in e and "p_rerun" in e:
+            flake, rerun = e["p_flake"].value, e["p_rerun"].value
+            world["p_flake"] = round(flake * (1 - rerun * (1 - flake)), 5)
         if "runners" in e:
-            world["runners"] = int(e["runners"].value)
+            world["runners"] = max(int(e["runners"].value), _DEFAULT_RUNNERS)
         return world
 
     def settings(self) -> dict[str, int]:
@@ -139,6 +152,13 @@ def entries(runs: WorkflowRuns, pulls: PullRequests | None = None) -> np.ndarray
     return np.sort(runs.created[first])
 
 
+def poisson_rate(n: int, days: float) -> Estimate:
+    """Events per day from a count over `days`, with Garwood's exact Poisson interval."""
+    low = stats.chi2.ppf(0.025, 2 * n) / 2.0 if n > 0 else 0.0
+    high = stats.chi2.ppf(0.975, 2 * n + 2) / 2.0
+    return Estimate(n / days, low / days, high / days, n)
+
+
 def fit_arrivals(times: np.ndarray) -> tuple[Estimate, tuple[float, ...], float]:
     """Arrivals per day (Garwood interval), the hour-of-week profile and the span in days."""
     n = int(times.size)
@@ -147,8 +167,6 @@ def fit_arrivals(times: np.ndarray) -> tuple[Estimate, tuple[float, ...], float]
     days = float(times[-1] - times[0]) / DAY * n / (n - 1)
     if days <= 0:
         raise ConfigError("history", "every pull request entered the queue at the same second")
-    low = stats.chi2.ppf(0.025, 2 * n) / 2.0
-    high = stats.chi2.ppf(0.975, 2 * n + 2) / 2.0
     hours = ((times.astype(np.int64) - _MONDAY) // 3600) % WEEK_HOURS
     counts = np.bincount(hours, minlength=WEEK_HOURS).astype(float)
     weeks = np.zeros(WEEK_HOURS)  # how many times each hour of the week was covered by the history
@@ -159,7 +177,7 @@ def fit_arrivals(times: np.ndarray) -> tuple[Estimate, tuple[float, ...], float]
     if not np.all(weeks > 0):  # hours of the week never seen: the history's mean rate
         rate[weeks == 0] = counts.sum() / weeks.sum()
     profile = tuple(float(x) for x in rate / rate.mean())
-    return Estimate(n / days, low / days, high / days, n), profile, days
+    return poisson_rate(n, days), profile, days
 
 
 def _mle(loglikeobs: Any, nobs: int, start: list[float], names: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -299,8 +317,12 @@ def fit_history(runs: WorkflowRuns, pulls: PullRequests | None = None) -> Histor
     arrivals, profile, days = fit_arrivals(times)
     median, sigma = fit_durations(runs)
     p_bad, p_flake = fit_failures(runs)
+    finished = runs.conclusion != OTHER
+    reruns = int(np.count_nonzero(finished & (runs.attempt == 2)))
+    failed_first = reruns + int(np.count_nonzero((runs.attempt == 1) & (runs.conclusion == FAILURE)))
     estimates = {"prs_per_day": arrivals, "duration_median_min": median, "duration_sigma": sigma,
                  "p_bad": p_bad, "p_flake": p_flake,
+                 **({"p_rerun": proportion(reruns, failed_first)} if failed_first else {}),
                  "max_entries_to_build": _observed_max(held(runs)),
                  "runners": _observed_max(np.array([concurrent_runs(runs)]))}
     if pulls is not None:
@@ -311,7 +333,7 @@ def fit_history(runs: WorkflowRuns, pulls: PullRequests | None = None) -> Histor
     return HistoryFit(estimates, profile, days, float(times[0]))
 
 
-def _proportion(hits: int, n: int) -> Estimate:
+def proportion(hits: int, n: int) -> Estimate:
     """A binomial proportion with its Wilson score interval (statsmodels)."""
     from statsmodels.stats.proportion import proportion_confint
 
@@ -332,11 +354,11 @@ def fit_sources(history: History) -> HistoryFit:
         created, bad, flaky = change_columns(history.changes)
         arrivals, profile, days = fit_arrivals(created)
         n = int(created.size)
-        fit = HistoryFit({"prs_per_day": arrivals, "p_bad": _proportion(int(bad.sum()), n),
-                          "p_flake": _proportion(int(flaky.sum()), n)}, profile, days, float(created[0]))
+        fit = HistoryFit({"prs_per_day": arrivals, "p_bad": proportion(int(bad.sum()), n),
+                          "p_flake": proportion(int(flaky.sum()), n)}, profile, days, float(created[0]))
     else:
         raise ConfigError("history", "nothing to fit: give GitHub workflow runs of the merge queue or the "
                                      "build-history CSV (pull requests and JUnit reports only add to them)")
     if history.junit is not None and history.junit.reports:
-        fit.estimates["junit_flaky_runs"] = _proportion(history.junit.flaky_reports, history.junit.reports)
+        fit.estimates["junit_flaky_runs"] = proportion(history.junit.flaky_reports, history.junit.reports)
     return fit
