@@ -93,6 +93,20 @@ def robust_tune_step(folder: Path, seed: int) -> Report:
     return section
 
 
+def mq_history_step(folder: Path, seed: int) -> Report:
+    """A synthetic repository's merge-queue history (shipped; `benchmarks/mq_history_synthetic.py`
+    wrote it with known parameters) fitted, and GitHub settings recommended for it."""
+    from importlib.resources import files
+
+    from loadwise.app.mqhistory import mq_recommend
+    from loadwise.report.mqhistory import recommend_report
+
+    history = files("loadwise.systems.mergequeue.history") / "data" / "demo"
+    rec = mq_recommend([Path(str(history / "runs.json")), Path(str(history / "pulls.json"))], "github", trials=8,
+                       replicates=3, days=3, seed=seed, backend="inline", out=folder / "recommend", progress=False)
+    return recommend_report(rec)
+
+
 DEMO_RATES = (20, 50, 100, 200)
 DEMO_BUDGETS = (10, 50, 200, 1800)
 DEMO_BASELINES = ("static-mix", "greedy")
@@ -185,6 +199,7 @@ def gateway_step(folder: Path, seed: int) -> Report:
 STEPS: list[DemoStep] = [
     DemoStep("submitqueue", "Submit queue on the seed's scenarios", submit_queue_step),
     DemoStep("tune", "Robust tuning of the submit queue", robust_tune_step),
+    DemoStep("mq-history", "Merge queue: from a repository's CI history to GitHub settings", mq_history_step),
     DemoStep("serve-sweep", "Serving simulator: baseline routers", serving_sweep_step),
     DemoStep("router", "Router: PPO-Lagrangian training and evaluation", router_step),
     DemoStep("audit", "Scenario audit of the router's training telemetry", audit_step),

@@ -117,3 +117,54 @@ def compare(
     result = mq_compare(scenarios, trials, strategies=names, fidelity=fidelity, replicates=replicates, seed=seed,
                         jobs=jobs, out=out)
     console.print(str(result), highlight=False, soft_wrap=True)
+
+
+@app.command("fit")
+def fit(
+    history: list[Path] = typer.Argument(..., metavar="HISTORY...",
+                                         help="GitHub workflow runs / pull requests JSON (files or folders of "
+                                              "`gh api --paginate` pages), JUnit XML folders, the build-history CSV"),
+    as_json: bool = typer.Option(False, "--json", help="print the fit as one JSON object"),
+    out: Path = typer.Option(None, "--out", metavar="DIR", help="write world.yaml, fit.json and the report here"),
+) -> None:
+    """Fit a repository's merge-queue world from its CI history, each figure with a 95 % CI."""
+    from loadwise.app.mqhistory import mq_fit
+
+    result = mq_fit(history, out)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(result.fit.as_dict()))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"merge-queue history, {result.fit.days:.1f} days", header_style="bold")
+    for column in ("figure", "value", "95 % CI", "n"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    for name, e in result.fit.estimates.items():
+        table.add_row(name, f"{e.value:,.4g}", f"{e.ci_low:,.4g} – {e.ci_high:,.4g}", f"{e.n:,}")
+    Console().print(table)
+    if result.paths:
+        typer.echo(f"world: {result.paths['world']}\nreport: {result.paths.get('html', '-')}")
+
+
+@app.command("recommend")
+def recommend(
+    history: list[Path] = typer.Argument(..., metavar="HISTORY...", help="the history, as for `mq fit`"),
+    product: str = typer.Option("github", "--product", metavar="NAME", help="github, mergify or zuul"),
+    current: Path = typer.Option(None, "--current", metavar="FILE.yaml",
+                                 help="the settings run today, as knob: value (default: read off the history)"),
+    trials: int = typer.Option(30, "--trials", metavar="N", help="tuning trials"),
+    replicates: int = typer.Option(5, "--replicates", metavar="N", help="fresh seeds per scenario in validation"),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="study seed"),
+    jobs: int = typer.Option(None, "--jobs", metavar="N", help="parallel simulations (default: one per core)"),
+    out: Path = typer.Option(None, "--out", metavar="DIR", help="run folder (default: runs/mq-recommend-<time>)"),
+) -> None:
+    """Recommend merge-queue settings, in the product's own format, from a repository's CI history."""
+    from loadwise.app.mqhistory import mq_recommend
+    from loadwise.app.progress import console
+
+    result = mq_recommend(history, product, current=current, trials=trials, replicates=replicates, seed=seed,
+                          jobs=jobs, out=out)
+    console.print(str(result), highlight=False, soft_wrap=True)

@@ -25,11 +25,12 @@ from loadwise.tuning.tuner import (
     check_settings,
     ci_tol_default,
 )
-from loadwise.tuning.validation import ValidationResult, summarize_paired, validate_configs
+from loadwise.tuning.validation import ValidationResult, paired_per_scenario, summarize_paired, validate_configs
 
 __all__ = [
     "Aggregate", "Constraint", "OnProgress", "TrialRecord", "TuneSettings", "Tuner", "ValidationResult",
-    "check_settings", "ci_tol_default", "named_configs", "objective_slices", "parse_constraints",
-    "published_baseline", "ranked", "search_distributions", "single_scenario_reference", "summarize_paired",
+    "check_settings", "ci_tol_default", "named_configs", "objective_slices", "paired_per_scenario",
+    "parse_constraints", "published_baseline", "ranked", "search_distributions", "single_scenario_reference",
+    "summarize_paired",
     "validate_configs",
 ]

@@ -22,7 +22,7 @@ import pandas as pd
 
 from loadwise.evaluate import Evaluator
 from loadwise.scenarios import ScenarioSet
-from loadwise.systems.base import Objective
+from loadwise.systems.base import Metrics, Objective
 from loadwise.tuning.aggregate import Aggregate
 from loadwise.tuning.progress import OnProgress, run_counted
 from loadwise.tuning.racing import StagePlan
@@ -44,6 +44,8 @@ class ValidationResult:
     replicates: int
     direction: str
     paths: dict[str, Any] = field(default_factory=dict)  # the report's files, once a verb has written it
+    # each config's run metrics by (scenario, replicate), when the runs were made here; a failed run has none
+    metrics: dict[str, dict[tuple[str, int], Metrics]] = field(default_factory=dict)
 
     @property
     def best(self) -> str:
@@ -71,7 +73,32 @@ def validate_configs(
     results = run_counted(evaluator, [sp for by in specs.values() for sp in by.values()], on_progress)
     values = {name: {cell: results[sp.key].value(objective) for cell, sp in by.items()} for name, by in specs.items()}
     failed = {name: sum(not results[sp.key].ok for sp in by.values()) for name, by in specs.items()}
-    return summarize_paired(values, failed, configs, scenario_set.weights, objective, aggregate, replicates, baseline)
+    result = summarize_paired(values, failed, configs, scenario_set.weights, objective, aggregate, replicates, baseline)
+    result.metrics = {name: {cell: dict(results[sp.key].metrics) for cell, sp in by.items() if results[sp.key].ok}
+                      for name, by in specs.items()}
+    return result
+
+
+def paired_per_scenario(values: Mapping[str, Mapping[tuple[str, int], float]], baseline: str) -> pd.DataFrame:
+    """Per scenario, each config's mean of a run figure `values[config][(scenario, replicate)]`
+    with its 95 % CI, and its paired difference to `baseline` on the same seeds with its CI
+    and p-value (Student's t on the differences). Replicates a config lacks (failed runs)
+    leave the pair out."""
+    base = values[baseline]
+    rows = []
+    for name, by_cell in values.items():
+        if name == baseline:
+            continue
+        for scenario in dict.fromkeys(s for s, _ in base):
+            cells = [c for c in base if c[0] == scenario and c in by_cell]
+            ours, theirs = [by_cell[c] for c in cells], [base[c] for c in cells]
+            m, v, n = sample_stats(ours) if cells else (math.nan, math.nan, 0)
+            bm, bv, _ = sample_stats(theirs) if cells else (math.nan, math.nan, 0)
+            diff, dhalf, p = paired_weighted_difference({scenario: 1.0}, {scenario: [a - b for a, b in zip(ours, theirs)]})
+            rows.append({"config": name, "scenario": scenario, "mean": m, "ci95": ci_half_width([1.0], [v], [n]),
+                         "baseline_mean": bm, "baseline_ci95": ci_half_width([1.0], [bv], [n]),
+                         "diff": diff, "diff_ci95": dhalf, "p_value": p, "n": n})
+    return pd.DataFrame(rows)
 
 
 def summarize_paired(

@@ -33,7 +33,10 @@ _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 
 
 @dataclass
-class _Change:
+class Change:
+    """One change of a build history: the line it first appears on, its creation time, its
+    is_bad mark and the effect of each target it ran (0 broken, 0.5 flaky pass, 1 pass)."""
+
     line: int
     created_ms: int
     is_bad: bool
@@ -54,14 +57,14 @@ def _boolean(text: str, where: str, column: str) -> bool:
     return value
 
 
-def load_trace(path: str | Path) -> TraceArrivals:
-    """Read and check a build-history CSV; errors name the file and line."""
+def read_changes(path: str | Path) -> dict[int, Change]:
+    """The changes of a build-history CSV by number, each checked; errors name the file and line."""
     path = Path(path)
     try:
         handle = path.open(newline="")
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read the file ({exc.strerror})") from None
-    changes: dict[int, _Change] = {}
+    changes: dict[int, Change] = {}
     with handle:
         reader = csv.reader(handle)
         header = next(reader, None)
@@ -94,7 +97,7 @@ def load_trace(path: str | Path) -> TraceArrivals:
             is_bad = _boolean(row[col["is_bad"]], where, "is_bad")
             change = changes.get(number)
             if change is None:
-                change = changes[number] = _Change(reader.line_num, created, is_bad, {})
+                change = changes[number] = Change(reader.line_num, created, is_bad, {})
             elif change.created_ms != created or change.is_bad != is_bad:
                 raise ConfigError(where, f"change {number}: creation_time_millis/is_bad differ from line {change.line}")
             if target in change.effects:
@@ -102,7 +105,12 @@ def load_trace(path: str | Path) -> TraceArrivals:
             change.effects[target] = 0.0 if not success else (FLAKY_EFFECT if flake else 1.0)
     if not changes:
         raise ConfigError(str(path), "no data rows")
+    return changes
 
+
+def load_trace(path: str | Path) -> TraceArrivals:
+    """Read and check a build-history CSV; errors name the file and line."""
+    changes = read_changes(path)
     targets = sorted({t for c in changes.values() for t in c.effects})
     test_id = {t: i for i, t in enumerate(targets)}
     order = sorted(changes, key=lambda n: (changes[n].created_ms, n))
