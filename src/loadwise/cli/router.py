@@ -14,8 +14,8 @@ app = typer.Typer(help="Train the load-aware router (PPO-Lagrangian) and evaluat
 def train_command(
     rates: str = typer.Option(None, "--rates", help="Arrival rates, req/min (default 20,30,50,100,150,200)."),
     budgets: str = typer.Option(None, "--budgets", help="Budget tiers, s (default 10,50,200,600,1800)."),
-    epochs: int = typer.Option(30, "--epochs", help="Training epochs (each visits the grid once)."),
-    workflows: int = typer.Option(1000, "--workflows", help="Workflows per cell and epoch."),
+    epochs: int = typer.Option(20, "--epochs", help="Training epochs (each visits the grid once)."),
+    workflows: int = typer.Option(500, "--workflows", help="Workflows per cell and epoch."),
     lambda_init: float = typer.Option(0.2, "--lambda-init", help="Initial Lagrange multiplier."),
     lambda_lr: float = typer.Option(1.0, "--lambda-lr", help="Step size of the multiplier's ascent."),
     warmup_epochs: int = typer.Option(0, "--warmup-epochs", help="Epochs with λ held at 0."),

@@ -44,11 +44,13 @@ class TrainConfig:
 
     rates: tuple[float, ...] = RECOMMENDED_GRID.rates
     budgets: tuple[float, ...] = RECOMMENDED_GRID.budgets
-    workflows: int = 1000               # per cell and epoch (the InfraMind run: ~4,550 role steps per cell)
+    # per cell and epoch; the InfraMind run used 1000 (~4,550 role steps per cell). From the
+    # greedy router's warm start, 500 reach the same router in half the time (BENCHMARKS.md)
+    workflows: int = 500
     sampling: str = "uniform"
     weights: tuple[float, ...] | None = None
     curriculum_epochs: int = 0
-    epochs: int = 30
+    epochs: int = 20
     constraint: str = "bust:0.05"
     reward: str = "goodput"
     lambda_init: float = 0.2
