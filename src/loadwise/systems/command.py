@@ -33,6 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from loadwise.errors import ConfigError, RunFailed
+from loadwise.files import read_user_text
 from loadwise.params import Param, resolve
 from loadwise.systems.base import Metrics, Objective
 
@@ -94,10 +95,7 @@ class _CommandSpec(BaseModel):
 
 def load_spec_file(path: Path) -> dict[str, Any]:
     """Read a YAML or TOML file into a dict; unreadable files are a ConfigError."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read file ({exc.strerror})") from None
+    text = read_user_text(path)
     try:
         data = tomllib.loads(text) if Path(path).suffix.lower() == ".toml" else yaml.safe_load(text)
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
