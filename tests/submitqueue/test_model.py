@@ -10,8 +10,8 @@ from loadwise.systems.submitqueue import (
     CLASSIC_METRICS,
     WEIGHTED_SCENARIOS,
     SubmitQueue,
+    kernel,
 )
-from loadwise.systems.submitqueue import kernel
 from loadwise.systems.submitqueue.kernel import column_weight, fill_design, quantize
 
 SQ = SubmitQueue()
