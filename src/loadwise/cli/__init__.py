@@ -23,6 +23,9 @@ app = typer.Typer(
 
 
 def _register() -> None:
+    """Add the command groups, once per process (main may be called many times in one)."""
+    if app.registered_groups:
+        return
     from loadwise.cli import audit, demo, mq, router, serve, sq, tune
 
     app.add_typer(sq.app, name="sq")
