@@ -89,3 +89,9 @@ def test_an_out_folder_that_cannot_be_made_names_out(capsys, command):
 ])
 def test_flag_errors_are_one_line(capsys, argv, message):
     assert _fails(argv, capsys).startswith(message)
+
+
+def test_an_error_is_one_line_even_when_the_input_holds_line_breaks():
+    err = ConfigError("scenarios.a\nb", "bad value 'x\ny'")
+    assert str(err) == "scenarios.a\\nb: bad value 'x\\ny'" and err.field == "scenarios.a\\nb"
+    assert str(ConfigError("traffic", "número ≥ 0")) == "traffic: número ≥ 0"
