@@ -86,6 +86,8 @@ def test_an_out_folder_that_cannot_be_made_names_out(capsys, command):
     (["tune", "--trials", "x"], "error: Invalid value for '--trials'"),
     (["tune", "--no-such-flag"], "error: No such option: --no-such-flag"),
     (["sq", "run", "--traffic", "abc"], "error: --traffic: expected a finite number"),
+    (["sq", "run", "--scenario", "[/x]"], "error: --scenario: unknown scenario '[/x]'"),  # not rich markup
+    (["sq", "run", "--scenario", "[bold]x"], "error: --scenario: unknown scenario '[bold]x'"),
 ])
 def test_flag_errors_are_one_line(capsys, argv, message):
     assert _fails(argv, capsys).startswith(message)

@@ -49,7 +49,8 @@ scalars = st.one_of(numbers, st.booleans(), st.none(), st.text(max_size=12))
 values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                        st.dictionaries(st.text(max_size=8), inner, max_size=3)),
                       max_leaves=6)
-flag_text = st.one_of(st.text(max_size=12), numbers.map(str), st.sampled_from(["", "-1", "1e400", "nan", "12x", "0x10"]))
+flag_text = st.one_of(st.text(max_size=12), numbers.map(str),
+                      st.sampled_from(["", "-1", "1e400", "nan", "12x", "0x10", "[/x]", "[bold]", "a\nb"]))
 
 
 def _one_line(err: ConfigError) -> None:

@@ -68,10 +68,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _error(message: str) -> None:
-    """One line on stderr, the user's error."""
+    """One line on stderr, the user's error (shown as typed: brackets in it are not markup)."""
+    from rich.markup import escape
+
     from loadwise.app.progress import console
 
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def flag_for(field: str, args: list[str]) -> str:
