@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from loadwise.errors import ConfigError
+
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
     """Write `data` to `path` atomically."""
@@ -33,6 +35,28 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def read_user_text(path: str | Path, field: str | None = None) -> str:
+    """A text file a user gave (a spec, a CSV, a trace): its content as a string.
+
+    A file that cannot be read, is not UTF-8 or holds NUL bytes (a binary file) is a
+    ConfigError naming `field` (the file itself when None), never a decoding traceback.
+    """
+    path = Path(path)
+    where = field or str(path)
+    shown = "" if field in (None, str(path)) else f"{path}: "
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(where, f"{shown}cannot read the file ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(where, f"{shown}not a UTF-8 text file (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+    if "\x00" in text:
+        raise ConfigError(where, f"{shown}not a text file (it holds NUL bytes)")
+    return text
 
 
 def _jsonable(value: Any) -> Any:

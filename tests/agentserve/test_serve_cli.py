@@ -102,3 +102,43 @@ def test_sweep_replays_arrival_times_from_a_file(tmp_path, capsys):
                  "--replay", str(times), "--out", str(tmp_path / "r2")]) == 2
     assert "error: --replay: needs at least workflows (100) arrival times, the file has 80" in capsys.readouterr().err
     assert not (tmp_path / "r2").exists()
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_at_a_random_moment_resumes_to_the_uninterrupted_result(tmp_path):
+    """SIGKILL of the whole sweep (its pool workers too) at a random moment, then resume:
+    the cells that were finished are not run again, and the result is the same."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = dict(rates=[20, 120, 200], budgets=[50, 400], router="least-loaded", workflows=30, seed=5, jobs=2)
+    started = time.perf_counter()
+    straight = sweep(out=tmp_path / "straight", progress=False, **args)
+    work = time.perf_counter() - started
+
+    out = tmp_path / "killed"
+    argv = [sys.executable, "-c", "from loadwise.cli import main; main()", "serve", "sweep",
+            "--rates", "20,120,200", "--budgets", "50,400", "--router", "least-loaded", "--workflows", "30",
+            "--seed", "5", "--jobs", "2", "--out", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        while not (out / "run.json").exists() and proc.poll() is None:  # the sweep has started
+            time.sleep(0.02)
+        time.sleep(random.Random(14).uniform(0.0, work))
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    kept = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("cells/*/metrics.json")}
+
+    resumed = sweep(out=out, progress=False, **args)
+    pd.testing.assert_frame_equal(straight.table, resumed.table)
+    for name, stamp in kept.items():  # finished before the kill: not run again
+        assert (out / "cells" / name / "metrics.json").stat().st_mtime_ns == stamp
+    a, b = telemetry.load(tmp_path / "straight"), telemetry.load(out)
+    key = ["rate", "budget", "workflow_id"]
+    pd.testing.assert_frame_equal(a.workflows.sort_values(key).reset_index(drop=True),
+                                  b.workflows.sort_values(key).reset_index(drop=True))

@@ -3,12 +3,15 @@
 import json
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
 from loadwise.errors import ConfigError, RunFailed
 from loadwise.params import Param, resolve
 from loadwise.systems import get_system
+from loadwise.systems.base import identity
 from loadwise.systems.command import CommandSystem, parse_metrics
 
 PARAMS = [
@@ -99,3 +102,76 @@ def test_parse_metrics_rejects_non_numbers():
 def test_unknown_system_lists_allowed():
     with pytest.raises(ConfigError, match="allowed: submitqueue"):
         get_system("nope")
+
+
+def _spec_file(tmp_path, command, knobs=None, name="bad.yaml"):
+    spec = {"name": "t", "command": command,
+            "knobs": knobs or [{"name": "x", "type": "float", "default": 0, "search": [0, 1]}],
+            "objective": {"metric": "m", "direction": "minimize", "failure_value": 0}}
+    path = tmp_path / name
+    path.write_text(json.dumps(spec))
+    return path
+
+
+@pytest.mark.parametrize(("command", "message"), [
+    (["sim", "--x", "{y}"], r"command\[2\]: '\{y\}': unknown placeholder \{y\}; allowed: \{seed\}, \{fidelity\}, \{x\}$"),
+    (["sim", "--x={x"], r"command\[1\]: '--x=\{x': expected '\}' before end of string"),
+    (["sim", "x}"], r"command\[1\]: 'x\}': Single '\}' encountered in format string"),
+    (["sim", "{x:>5}"], r"command\[1\]: '\{x:>5\}': write the placeholder as \{x\}, without a format"),
+    (["sim", "{}"], r"command\[1\]: '\{\}': unknown placeholder \{\}"),
+])
+def test_command_placeholders_are_checked_when_the_spec_is_loaded(tmp_path, command, message):
+    path = _spec_file(tmp_path, command)
+    with pytest.raises(ConfigError, match=f"^{path}: {message}"):
+        CommandSystem.from_file(path)
+
+
+def test_doubled_braces_are_literal(tmp_path):
+    path = _spec_file(tmp_path, [sys.executable, "-c", 'import json; print(json.dumps({{"m": {x}}}))'])
+    assert CommandSystem.from_file(path).run({"x": 0.5}, {}, seed=0) == {"m": 0.5}
+
+
+@pytest.mark.parametrize("name", ["seed", "fidelity"])
+def test_knobs_named_like_run_fields_are_refused(tmp_path, name):
+    path = _spec_file(tmp_path, ["sim"], knobs=[{"name": name, "type": "int", "default": 1}])
+    with pytest.raises(ConfigError, match=f"knobs.{name}: '{name}' is reserved"):
+        CommandSystem.from_file(path)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for a parent to reap it counts as dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_a_timeout_kills_the_command_and_every_process_it_started(tmp_path):
+    pid_file = tmp_path / "child.pid"
+    script = f"sleep 60 & echo $! > {pid_file}; wait"
+    path = _spec_file(tmp_path, ["sh", "-c", script])
+    system = CommandSystem.from_file(path)
+    system.timeout = 1.0
+    with pytest.raises(RunFailed, match="timeout after 1 s"):
+        system.run({}, {}, seed=0)
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
+def test_the_fingerprint_follows_the_spec_and_the_files_it_names(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    script = tmp_path / "sim.py"
+    script.write_text("print('{\"m\": 1}')\n")
+    path = _spec_file(tmp_path, [sys.executable, "sim.py", "{x}"])
+    first = identity(CommandSystem.from_file(path))
+    assert identity(CommandSystem.from_file(path)) == first
+    script.write_text("print('{\"m\": 2}')\n")
+    changed_script = identity(CommandSystem.from_file(path))
+    assert changed_script != first
+    path.write_text(path.read_text().replace('"name": "t"', '"name": "t", "timeout": 5'))
+    assert identity(CommandSystem.from_file(path)) not in (first, changed_script)

@@ -3,6 +3,8 @@
 import pytest
 
 from loadwise.app import demo
+from loadwise.app.rundir import read_run_info
+from loadwise.errors import ConfigError
 from loadwise.report import Report
 
 
@@ -34,6 +36,42 @@ def test_interrupted_demo_resumes_without_redoing_finished_steps(tmp_path, monke
     text = report.with_suffix(".md").read_text()
     assert "## First" in text and "seed 3" in text and "## Second" in text
     assert (tmp_path / "two" / "report.md").is_file()
+
+
+def _figure_steps(calls):
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    def first(folder, seed):
+        calls.append("first")
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [seed, 2 * seed])
+        table = pd.DataFrame({"config": ["a", "b"], "value": [1.5, float("nan")], "runs": [3, 4]})
+        return Report("First").table(table, caption="values").figure(fig, "line", "a line").bullets(["x", "y"])
+
+    return [demo.DemoStep("one", "First step", first)]
+
+
+def test_a_resumed_demo_rebuilds_its_sections_from_json_and_png(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(demo, "STEPS", _figure_steps(calls))
+    first = demo.demo(tmp_path, seed=2, log=lambda _: None).read_text()
+    assert calls == ["first"]
+    assert (tmp_path / "one" / "section.json").is_file() and (tmp_path / "one" / "line.png").is_file()
+    assert not list(tmp_path.rglob("*.pickle"))
+    again = demo.demo(tmp_path, seed=2, log=lambda _: None).read_text()
+    assert calls == ["first"]  # reused, and the combined report is the same page, figure included
+    assert again.split("<h2>Time per step")[0] == first.split("<h2>Time per step")[0]
+
+
+def test_a_demo_resumed_with_another_seed_is_refused(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(demo, "STEPS", _figure_steps(calls))
+    demo.demo(tmp_path, seed=2, log=lambda _: None)
+    with pytest.raises(ConfigError, match=r"^seed: .* is a demo started with seed 2; resume it with that seed"):
+        demo.demo(tmp_path, seed=5, log=lambda _: None)
+    assert calls == ["first"]
+    assert read_run_info(tmp_path)["config"]["seed"] == 2
 
 
 def test_the_real_demo_runs_end_to_end(tmp_path):

@@ -87,7 +87,7 @@ def test_mq_run_json_has_every_metric_and_flags_override_the_world_file(tmp_path
                                                "(one of ALLGREEN, HEADGREEN)"),
     (["--strategy", "fifo"], "error: --strategy: unknown strategy 'fifo'; allowed: serial, batch-bisect, speculative"),
     (["--runners", "many"], "error: --runners: expected an integer (integer in [1, 100000]), got 'many'"),
-    (["--world", "absent.yaml"], "error: absent.yaml: cannot read file"),
+    (["--world", "absent.yaml"], "error: absent.yaml: cannot read the file (No such file or directory)"),
 ])
 def test_mq_run_rejects_bad_input_in_one_line(args, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

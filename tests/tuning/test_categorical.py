@@ -79,7 +79,7 @@ def test_a_slice_over_a_string_knob_takes_every_choice():
 
 def _spec(tmp_path, knob):
     spec = {
-        "name": "toy", "command": [sys.executable, "-c", "print('{}')"],
+        "name": "toy", "command": [sys.executable, "-c", "print('{{}}')"],
         "knobs": [{"name": "x", "type": "float", "default": 0, "search": [0, 1]}, knob],
         "objective": {"metric": "loss", "direction": "minimize", "failure_value": 1e9},
     }

@@ -2,13 +2,14 @@
 
 It walks through what loadwise does, one step per part, each in its own sub-folder of
 the demo's run folder, and writes one combined report. A finished step leaves its
-report section behind (`section.pickle`), so a demo interrupted by a crash or Ctrl-C
-resumes where it stopped.
+report section behind (`section.json`, with its figures' PNG files beside it), so a
+demo interrupted by a crash or Ctrl-C resumes where it stopped, with the seed it started
+with.
 """
 
 from __future__ import annotations
 
-import pickle
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,12 +17,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from loadwise.app.rundir import new_run_dir, write_run_info
+from loadwise.app.rundir import RUN_FILE, new_run_dir, read_run_info, write_run_info
+from loadwise.errors import ConfigError
+from loadwise.files import read_json, write_json
 from loadwise.report.document import Report
 from loadwise.report.router import build_report as build_router_report
 from loadwise.rl.evaluate import HEURISTICS
 
-SECTION_FILE = "section.pickle"
+SECTION_FILE = "section.json"
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,11 @@ STEPS: list[DemoStep] = [
 
 def demo(out: str | Path | None = None, seed: int = 0, log: Callable[[str], None] = print) -> Path:
     """Run every demo step not finished yet in `out`; return the combined HTML report's path."""
+    if out is not None and (Path(out) / RUN_FILE).is_file():  # a resume: with the seed it started with
+        started = read_run_info(out, "demo")["config"].get("seed")
+        if started != seed:
+            raise ConfigError("seed", f"{out} is a demo started with seed {started}; resume it with that "
+                                      "seed, or choose another folder")
     run_dir = new_run_dir("demo", out)
     write_run_info(run_dir, "demo", {"seed": seed, "steps": [s.name for s in STEPS]})
     report = Report("loadwise demo")
@@ -220,10 +228,9 @@ def demo(out: str | Path | None = None, seed: int = 0, log: Callable[[str], None
     for i, step in enumerate(STEPS, 1):
         folder = run_dir / step.name
         folder.mkdir(exist_ok=True)
-        saved = folder / SECTION_FILE
-        if saved.is_file():
+        section = _saved_section(folder)
+        if section is not None:
             log(f"[{i}/{len(STEPS)}] {step.title}: done in an earlier run, reusing it")
-            section = pickle.loads(saved.read_bytes())
             seconds = float("nan")
         else:
             log(f"[{i}/{len(STEPS)}] {step.title} ...")
@@ -231,9 +238,7 @@ def demo(out: str | Path | None = None, seed: int = 0, log: Callable[[str], None
             section = step.run(folder, seed)
             seconds = time.perf_counter() - start
             section.write(folder)
-            tmp = saved.with_suffix(".tmp")
-            tmp.write_bytes(pickle.dumps(section))
-            tmp.replace(saved)
+            write_json(folder / SECTION_FILE, section.to_data())  # last: the step is finished
             log(f"      finished in {seconds:.1f} s")
         timings.append({"step": step.title, "folder": step.name, "seconds": seconds})
         report.extend(section)
@@ -241,3 +246,12 @@ def demo(out: str | Path | None = None, seed: int = 0, log: Callable[[str], None
     report.table(pd.DataFrame(timings), floatfmt="{:.1f}")
     paths = report.write(run_dir)
     return paths["html"]
+
+
+def _saved_section(folder: Path) -> Report | None:
+    """The report section a finished step left in `folder`; None when the step has to
+    run (not finished, or its files are incomplete)."""
+    try:
+        return Report.from_data(read_json(folder / SECTION_FILE), folder)
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
+        return None

@@ -8,6 +8,10 @@ version), the command's results and its report. Files are written atomically
 from __future__ import annotations
 
 import datetime as _dt
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +36,29 @@ def new_run_dir(kind: str, out: str | Path | None = None, root: str | Path = "ru
         path = Path(out)
     if path.exists() and not path.is_dir():
         raise ConfigError("out", f"{path} exists and is not a folder")
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("out", f"cannot create the folder {path} ({exc.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError("out", f"the folder {path} is not writable")
     return path
+
+
+@contextmanager
+def undone_on_error(run_dir: Path, fresh: bool) -> Iterator[Path]:
+    """While a new run is set up in `run_dir`, a ConfigError (a bad input found late: a
+    storage that will not open) takes back what the run wrote, so the corrected command
+    can use the same folder: the folder itself when `fresh` (this run created it), else
+    its run.json."""
+    try:
+        yield run_dir
+    except ConfigError:
+        if fresh:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        else:
+            (run_dir / RUN_FILE).unlink(missing_ok=True)
+        raise
 
 
 def write_run_info(run_dir: Path, kind: str, config: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from loadwise.app.rundir import (
     new_run_dir,
     read_run_info,
     study_storage,
+    undone_on_error,
     write_run_info,
 )
 from loadwise.errors import ConfigError
@@ -199,11 +201,13 @@ def tune(
         slice_points = extras["slice_points"]
     workers = make_backend(backend, system_obj, jobs, settings.timeout, address)
     try:
+        fresh = resume is None and (out is None or not Path(out).exists())
         run_dir = new_run_dir("tune", out) if resume is None else Path(resume)
-        write_run_info(run_dir, "tune", {**asdict(settings), **extras})
-        # a resumed tune that owns its storage replays its search from the cache (Tuner._forget_trials)
-        tuner = Tuner(settings, settings.storage or study_storage(run_dir), system_obj, scenario_set, schedule,
-                      replay=resume is not None and settings.storage is None)
+        with undone_on_error(run_dir, fresh) if resume is None else nullcontext(run_dir):
+            write_run_info(run_dir, "tune", {**asdict(settings), **extras})
+            # a resumed tune that owns its storage replays its search from the cache (Tuner._forget_trials)
+            tuner = Tuner(settings, settings.storage or study_storage(run_dir), system_obj, scenario_set,
+                          schedule, replay=resume is not None and settings.storage is None)
         # the search's workers go on with validation and slices; budgets count warm-ups too
         evaluator = Evaluator(workers, tuner.cache, cost=lambda spec: run_cost(system_obj, spec.params, spec.fidelity))
         with make_progress(disable=not progress) as bar:

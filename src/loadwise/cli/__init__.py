@@ -23,6 +23,9 @@ app = typer.Typer(
 
 
 def _register() -> None:
+    """Add the command groups, once per process (main may be called many times in one)."""
+    if app.registered_groups:
+        return
     from loadwise.cli import audit, demo, mq, router, serve, sq, tune
 
     app.add_typer(sq.app, name="sq")
@@ -48,13 +51,29 @@ def main(argv: list[str] | None = None) -> None:
     _register()
     args = sys.argv[1:] if argv is None else list(argv)
     try:
-        app(args=args, standalone_mode=True)
+        code = app(args=args, standalone_mode=False)
     except ConfigError as exc:
-        from loadwise.app.progress import console
-
-        shown = ConfigError(flag_for(exc.field, args), exc.problem)
-        console.print(f"[bold red]error:[/] {shown}", highlight=False, soft_wrap=True)
+        _error(str(ConfigError(flag_for(exc.field, args), exc.problem)))
         sys.exit(2)
+    except typer.TyperException as exc:  # a flag's name or value, as click words it
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `loadwise sq`: the group's help
+            exc.show()
+        else:
+            _error(" ".join(exc.format_message().split()))
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _error("aborted")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _error(message: str) -> None:
+    """One line on stderr, the user's error (shown as typed: brackets in it are not markup)."""
+    from rich.markup import escape
+
+    from loadwise.app.progress import console
+
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def flag_for(field: str, args: list[str]) -> str:

@@ -29,11 +29,13 @@ import socket
 import sqlite3
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
+from loadwise.errors import ConfigError
 from loadwise.evaluate.runs import RunResult, RunSpec, canonical
 
 _META = sa.MetaData()
@@ -79,6 +81,32 @@ def database_url(url: str) -> str:
         if url.startswith(scheme):
             return "postgresql+psycopg://" + url.removeprefix(scheme)
     return url
+
+
+def check_storage_url(url: str) -> None:
+    """Raise ConfigError("storage") for a URL no installed SQLAlchemy dialect and driver
+    can open (touches no database)."""
+    try:
+        parsed = sa.engine.make_url(database_url(url))
+    except sa.exc.ArgumentError:
+        raise ConfigError("storage", f"{url!r} is not a database URL "
+                                     "(e.g. sqlite:///study.db or postgresql://user@host/db)") from None
+    try:
+        dialect = parsed.get_dialect()
+    except sa.exc.NoSuchModuleError:
+        raise ConfigError("storage", f"{url!r}: unknown database {parsed.drivername!r} "
+                                     "(sqlite:/// or postgresql:// are supported)") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        hint = " (install loadwise[postgres])" if parsed.get_backend_name() == "postgresql" else ""
+        raise ConfigError("storage", f"{url!r} needs the database driver {exc.name!r}{hint}") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = Path(parsed.database).parent
+        if Path(parsed.database).is_dir():
+            raise ConfigError("storage", f"{url!r}: {parsed.database} is a folder, not a database file")
+        if not folder.is_dir():
+            raise ConfigError("storage", f"{url!r}: the folder {folder} does not exist")
 
 
 def engine_options(url: str) -> dict[str, Any]:

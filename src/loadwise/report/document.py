@@ -74,6 +74,33 @@ class Report:
             self.blocks.append(_Block(block.kind, block.payload, shifted, block.caption))
         return self
 
+    # storage: JSON for the blocks, the PNG files `write` left for the figures
+
+    def to_data(self) -> dict[str, Any]:
+        """The report as plain JSON data; figures by name (their PNGs are written by `write`)."""
+        blocks = []
+        for b in self.blocks:
+            payload = b.payload
+            if b.kind == "table":
+                payload = {"columns": [str(c) for c in payload.columns], "rows": payload.to_numpy().tolist()}
+            elif b.kind == "figure":
+                payload = payload[0]
+            blocks.append({"kind": b.kind, "payload": payload, "level": b.level, "caption": b.caption})
+        return {"title": self.title, "blocks": blocks}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], folder: str | Path) -> Report:
+        """The report `to_data` stored, its figures read from `folder` (where `write` put them)."""
+        report = cls(data["title"])
+        for b in data["blocks"]:
+            payload = b["payload"]
+            if b["kind"] == "table":
+                payload = pd.DataFrame(payload["rows"], columns=payload["columns"], dtype=object)
+            elif b["kind"] == "figure":
+                payload = (payload, (Path(folder) / f"{payload}.png").read_bytes())
+            report.blocks.append(_Block(b["kind"], payload, b["level"], b["caption"]))
+        return report
+
     # rendering
 
     def to_markdown(self) -> str:

@@ -14,15 +14,26 @@ the objective:
     objective: {metric: score, direction: maximize, failure_value: -1.0e6}
 
 Placeholders `{name}` in the command are replaced by the knob or scenario parameter of
-that name, `{seed}` and `{fidelity}`. The process also gets one JSON object on standard
-input: `{"config": ..., "scenario": ..., "seed": ..., "fidelity": ...}`. It must print
-its metrics as a JSON object of numbers on the last non-empty line of standard output.
+that name, `{seed}` and `{fidelity}` (so no knob may be called seed or fidelity); a
+literal brace is written twice, `{{` or `}}`. The spec is checked when it is loaded. The
+process also gets one JSON object on standard input: `{"config": ..., "scenario": ...,
+"seed": ..., "fidelity": ...}`. It must print its metrics as a JSON object of numbers on
+the last non-empty line of standard output. It runs in a session of its own, so a
+timeout kills it with every process it started.
+
+The system's fingerprint (what the run cache keys results by) hashes the spec file and
+every file the command names (a script, a binary), so a changed simulator never reuses
+an old result.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
+import signal
+import string
 import subprocess
 import tomllib
 from collections.abc import Mapping
@@ -33,10 +44,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from loadwise.errors import ConfigError, RunFailed
+from loadwise.files import read_user_text
 from loadwise.params import Param, resolve
-from loadwise.systems.base import Metrics, Objective
+from loadwise.systems.base import Metrics, Objective, files_fingerprint
 
 _TYPES = {"int": int, "float": float, "str": str}
+RUN_FIELDS = ("seed", "fidelity")  # placeholders every command has; no knob takes these names
 
 
 class _ParamSpec(BaseModel):
@@ -94,10 +107,7 @@ class _CommandSpec(BaseModel):
 
 def load_spec_file(path: Path) -> dict[str, Any]:
     """Read a YAML or TOML file into a dict; unreadable files are a ConfigError."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read file ({exc.strerror})") from None
+    text = read_user_text(path)
     try:
         data = tomllib.loads(text) if Path(path).suffix.lower() == ".toml" else yaml.safe_load(text)
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
@@ -132,7 +142,11 @@ class CommandSystem:
         scenario_params: list[Param],
         objective: Objective,
         timeout: float = 300.0,
+        spec_path: str | Path | None = None,
     ) -> None:
+        where = f"{spec_path}: " if spec_path is not None else ""
+        _check_names(knobs, scenario_params, where)
+        _check_placeholders(command, [p.name for p in (*knobs, *scenario_params)], where)
         self.name = name
         self.command = list(command)
         self.knobs = list(knobs)
@@ -140,6 +154,26 @@ class CommandSystem:
         self.timeout = timeout
         self.objectives = {objective.name: objective}
         self.default_objective = objective.name
+        self.spec_path = Path(spec_path) if spec_path is not None else None
+
+    def fingerprint(self) -> str:
+        """A hash of what defines the simulator: the spec (its file, or the command and
+        parameters given) and each file the command names, looked up from the working
+        folder and from the spec's folder."""
+        digest = hashlib.sha256()
+        if self.spec_path is not None:
+            digest.update(files_fingerprint([self.spec_path]).encode())
+        else:
+            digest.update(repr((self.command, self.knobs, self.scenario_params, self.timeout)).encode())
+        folders = [Path.cwd()] + ([self.spec_path.parent] if self.spec_path is not None else [])
+        for arg in self.command:
+            if "{" in arg:
+                continue
+            for folder in folders:
+                candidate = folder / arg
+                if candidate.is_file():
+                    digest.update(files_fingerprint([candidate]).encode())
+        return digest.hexdigest()[:16]
 
     @classmethod
     def from_file(cls, path: str | Path) -> CommandSystem:
@@ -163,6 +197,7 @@ class CommandSystem:
             scenario_params=[p.to_param() for p in spec.scenario_params],
             objective=objective,
             timeout=spec.timeout,
+            spec_path=path,
         )
 
     def run(
@@ -178,17 +213,56 @@ class CommandSystem:
         argv = [arg.format(**fields) for arg in self.command]
         payload = json.dumps({"config": config, "scenario": scenario, "seed": seed, "fidelity": fidelity})
         try:
-            done = subprocess.run(
-                argv, input=payload, capture_output=True, text=True, timeout=self.timeout, check=False
-            )
-        except subprocess.TimeoutExpired:
-            raise RunFailed(f"timeout after {self.timeout:g} s: {' '.join(argv)}") from None
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, start_new_session=True)
         except OSError as exc:
             raise RunFailed(f"cannot start {argv[0]!r}: {exc.strerror}") from None
-        if done.returncode != 0:
-            tail = done.stderr.strip().splitlines()[-1:] or [""]
-            raise RunFailed(f"exit code {done.returncode}: {tail[0]}")
-        return parse_metrics(done.stdout)
+        try:
+            stdout, stderr = proc.communicate(payload, timeout=self.timeout)
+        except BaseException as exc:  # a timeout or Ctrl-C: the command and all it started
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            if isinstance(exc, subprocess.TimeoutExpired):
+                raise RunFailed(f"timeout after {self.timeout:g} s: {' '.join(argv)}") from None
+            raise
+        if proc.returncode != 0:
+            tail = stderr.strip().splitlines()[-1:] or [""]
+            raise RunFailed(f"exit code {proc.returncode}: {tail[0]}")
+        return parse_metrics(stdout)
+
+
+def _check_names(knobs: list[Param], scenario_params: list[Param], where: str) -> None:
+    """Knob and scenario parameter names are distinct and none is seed or fidelity."""
+    seen: set[str] = set()
+    for group, params in (("knobs", knobs), ("scenario_params", scenario_params)):
+        for p in params:
+            if p.name in RUN_FIELDS:
+                raise ConfigError(f"{where}{group}.{p.name}", f"{p.name!r} is reserved for the run's own "
+                                                              f"{{{p.name}}}; choose another name")
+            if p.name in seen:
+                raise ConfigError(f"{where}{group}.{p.name}", "the name is used twice")
+            seen.add(p.name)
+
+
+def _check_placeholders(command: list[str], names: list[str], where: str) -> None:
+    """Every `{placeholder}` of the command names a parameter or a run field, and every
+    other brace is doubled; the error names the argument."""
+    allowed = [*RUN_FIELDS, *names]
+    shown = ", ".join(f"{{{n}}}" for n in allowed)
+    for i, arg in enumerate(command):
+        field = f"{where}command[{i}]"
+        try:
+            parts = list(string.Formatter().parse(arg))
+        except ValueError as exc:
+            raise ConfigError(field, f"{arg!r}: {exc} (write a literal brace as {{{{ or }}}})") from None
+        for _, name, spec, conversion in parts:
+            if name is None:
+                continue
+            if name not in allowed:
+                raise ConfigError(field, f"{arg!r}: unknown placeholder {{{name}}}; allowed: {shown}")
+            if spec or conversion:
+                raise ConfigError(field, f"{arg!r}: write the placeholder as {{{name}}}, without a format")
 
 
 class _MetricGetter:

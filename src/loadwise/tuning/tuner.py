@@ -37,7 +37,7 @@ from optuna.trial import TrialState
 
 from loadwise.errors import ConfigError
 from loadwise.evaluate import Evaluator, RunCache
-from loadwise.evaluate.cache import database_url, engine_options
+from loadwise.evaluate.cache import check_storage_url, database_url, engine_options
 from loadwise.evaluate.runs import RunResult, RunSpec, canonical
 from loadwise.params import resolve
 from loadwise.scenarios import FidelitySchedule, ScenarioSet
@@ -127,6 +127,8 @@ def check_settings(settings: TuneSettings, system: System) -> None:
     if settings.scenario_order not in SCENARIO_ORDERS:
         raise ConfigError("scenario_order", f"{settings.scenario_order!r} is not allowed "
                                             f"(one of {', '.join(SCENARIO_ORDERS)})")
+    if settings.storage is not None:
+        check_storage_url(settings.storage)
     if settings.min_replicates < 1 or settings.max_replicates < settings.min_replicates:
         raise ConfigError("min_replicates", "need 1 <= min_replicates <= max_replicates")
     for name in ("parallel_trials", "round_width"):
@@ -501,8 +503,10 @@ def _open_storage(url: str, attempts: int = 10) -> optuna.storages.RDBStorage:
                     url, engine_kwargs=engine_options(url), heartbeat_interval=HEARTBEAT_S,
                     grace_period=STALE_AFTER_S,
                     heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
-        except sqlalchemy.exc.DBAPIError:  # "table exists", duplicate schema version
+        except sqlalchemy.exc.DBAPIError as exc:  # "table exists", duplicate schema version
             if attempt == attempts - 1:
+                if isinstance(exc, sqlalchemy.exc.OperationalError):  # no server, no such file
+                    raise ConfigError("storage", f"cannot open the database: {' '.join(str(exc.orig).split())}") from None
                 raise
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")

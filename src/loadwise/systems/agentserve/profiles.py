@@ -34,6 +34,7 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from loadwise.errors import ConfigError
+from loadwise.files import read_user_text
 from loadwise.systems.agentserve.routing import N_MODELS, STRATEGIES
 
 LEVEL_CENTER = 3
@@ -164,7 +165,7 @@ def load_profiles(path: str | Path | None = None) -> Profiles:
     if not source.is_file():
         raise ConfigError(label, "profile file not found")
     try:
-        raw = yaml.safe_load(source.read_text())
+        raw = yaml.safe_load(read_user_text(source, label))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from loadwise.errors import ConfigError
+from loadwise.files import read_user_text
 from loadwise.systems.agentserve.profiles import MATH_LEVEL_WEIGHTS
 from loadwise.systems.agentserve.routing import MAX_CALLS, SUBJECTS
 
@@ -105,7 +106,7 @@ def load_arrivals(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(str(path), "arrival file not found")
-    lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in read_user_text(path).splitlines() if ln.strip()]
     if not lines:
         raise ConfigError(str(path), "arrival file is empty")
     values: list[float] = []

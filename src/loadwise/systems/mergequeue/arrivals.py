@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from loadwise.errors import ConfigError
+from loadwise.files import read_user_text
 from loadwise.systems.mergequeue.world import hourly_profile
 
 HOUR = 3600.0
@@ -56,10 +57,7 @@ def load_arrivals(path: str | Path) -> Arrivals:
     """Arrival times from a text file: one per line, seconds from Monday 00:00, optionally
     followed by `,1` (known bad) or `,0` (known good); `#` starts a comment."""
     path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise ConfigError("arrivals", f"cannot read {path} ({exc.strerror})") from None
+    lines = read_user_text(path, "arrivals").splitlines()
     times: list[float] = []
     bad: list[int] = []
     for number, raw in enumerate(lines, start=1):

@@ -668,11 +668,16 @@ def _land(tick, measuring, n_land, pars, ch, qu, te, st):
 
 
 @njit(cache=True, inline="always")
-def _track(tick, measuring, n, pars, qu, te, rd, st):
+def _track(tick, measuring, n_land, limit, n, pars, qu, te, rd, st):
     """Step 9, in a tick where something landed: the active tests' failure averages take
     in this round's `n` minibatches whose changes all landed, then every test (demoted
     ones too) is run once against the repository. A test stays or becomes active while
-    its average is at most flaketol; demotions are counted."""
+    its average is at most flaketol; demotions are counted.
+
+    The minibatches count only in a tick where at most `limit` changes landed (the
+    round's own landings plus verified victims), as in the published simulator: after a
+    busy hour, when victims outnumber the round's new suspects, the minibatches are
+    skipped, so fewer tests made flaky by landed partial culprits are demoted."""
     ntests = pars.ip[I_NTESTS]
     qs = qu.qs
     p, fail_avg, active, failed_here = te.p, te.fail_avg, te.active, te.failed_here
@@ -680,7 +685,8 @@ def _track(tick, measuring, n, pars, qu, te, rd, st):
     b_nfail, b_fail, decay = rd.b_nfail, rd.b_fail, rd.decay
     n_active = qs[Q_NACTIVE]
     zeros = 0  # passed minibatches not yet folded into the averages
-    for b in range(n):
+    n_counted = n if n_land <= limit else 0
+    for b in range(n_counted):
         if b_size[b] == 0 or not b_all[b]:
             continue
         if b_pass[b]:
@@ -762,7 +768,7 @@ def _tick(tick, measuring, n_fixed, n_arrive, limit, n, k, off, pars, ch, qu, te
         n_land = _round(tick, measuring, n_land, limit, n, k, off, pars, ch, qu, te, rd, st)
     if n_land > 0:
         _land(tick, measuring, n_land, pars, ch, qu, te, st)
-        _track(tick, measuring, n, pars, qu, te, rd, st)
+        _track(tick, measuring, n_land, limit, n, pars, qu, te, rd, st)
     if measuring:
         counters[C_QUEUE_SUM] += qs[Q_PT] - qs[Q_PH]
         counters[C_DEMOTED_SUM] += pars.ip[I_NTESTS] - qs[Q_NACTIVE]

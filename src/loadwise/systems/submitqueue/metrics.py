@@ -31,7 +31,7 @@ GROUND_TRUTH_METRICS: tuple[str, ...] = (
     "in_flight", "culprits_escaped_per_1000", "innocents_rejected_per_1000",
     "changes_rejected_per_1000", "dropped_per_1000", "victims_per_1000",
     "time_to_land_mean_h", "time_to_land_p50_h", "time_to_land_p95_h", "time_to_land_p99_h",
-    "demoted_tests_avg",
+    "demoted_tests_avg", "active_tests_avg",
 )
 
 # Divisor of verifications in the classic runs-per-change figure (published definition).
@@ -127,6 +127,9 @@ def build_metrics(
         "time_to_land_p95_h": _hours(ttl_hist, 0.95, tick_hours),
         "time_to_land_p99_h": _hours(ttl_hist, 0.99, tick_hours),
         "demoted_tests_avg": c["demoted_tick_sum"] / measured_ticks,
+        # the classic active_tests is the count after the last tick (one sample); this
+        # is its average over the measured ticks
+        "active_tests_avg": ntests - c["demoted_tick_sum"] / measured_ticks,
         # the run itself, for objectives and reports
         "minibatches": c["minibatches"],
         "verifications": c["verifications"],

@@ -12,6 +12,7 @@ their line number, never silently zeroed.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from loadwise.errors import ConfigError
+from loadwise.files import read_user_text
 from loadwise.systems.base import Metrics
 from loadwise.systems.submitqueue.params import SCENARIO_PARAMS
 from loadwise.systems.submitqueue.simulation import TraceArrivals, run_model
@@ -60,12 +62,9 @@ def _boolean(text: str, where: str, column: str) -> bool:
 def read_changes(path: str | Path) -> dict[int, Change]:
     """The changes of a build-history CSV by number, each checked; errors name the file and line."""
     path = Path(path)
-    try:
-        handle = path.open(newline="")
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read the file ({exc.strerror})") from None
+    text = read_user_text(path)
     changes: dict[int, Change] = {}
-    with handle:
+    with io.StringIO(text, newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
