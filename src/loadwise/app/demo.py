@@ -67,7 +67,7 @@ def submit_queue_step(folder: Path, seed: int) -> Report:
         f"simulator defaults (resources 74, maxbatch 684, maxk 12, kdiv 5, flaketol 0.0767), seed {seed}. "
         f"Weighted classic objective: {weighted:,.1f}."
     )
-    section.table(table, caption="Classic and ground-truth metrics per scenario", floatfmt="{:.4g}")
+    section.table(table, caption="Classic and ground-truth metrics per scenario", digits=4)
     return section
 
 
@@ -87,7 +87,7 @@ def robust_tune_step(folder: Path, seed: int) -> Report:
     )
     if result.best_config is not None:
         best = pd.DataFrame([{**result.best_config, "objective": result.best_value, "± 95% CI": result.best_ci}])
-        section.table(best, caption="Best configuration found (full scenario set)", floatfmt="{:.4g}")
+        section.table(best, caption="Best configuration found (full scenario set)", digits=4)
     if result.validation is not None:
         add_validation(section, result.validation)
     return section
@@ -120,7 +120,7 @@ def serving_sweep_step(folder: Path, seed: int) -> Report:
     goodput = both.pivot_table(index=["rate"], columns=["router", "budget"], values="goodput")
     goodput.columns = [f"{r} @ {b:g} s" for r, b in goodput.columns]
     section.table(goodput, caption="Goodput by rate (rows), router and budget (columns)", index=True)
-    section.table(both[["router", *columns]], caption="Every cell", floatfmt="{:.3g}")
+    section.table(both[["router", *columns]], caption="Every cell")
     return section
 
 
@@ -223,6 +223,6 @@ def demo(out: str | Path | None = None, seed: int = 0, log: Callable[[str], None
         timings.append({"step": step.title, "folder": step.name, "seconds": seconds})
         report.extend(section)
     report.heading("Time per step")
-    report.table(pd.DataFrame(timings), floatfmt="{:.1f}")
+    report.table(pd.DataFrame(timings))
     paths = report.write(run_dir)
     return paths["html"]

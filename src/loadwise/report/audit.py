@@ -171,7 +171,7 @@ def audit_report(result: AuditResult) -> Report:
         f"% steps with queue < {idle['upper']:g} ({idle['name']})": 100 * br["idle_share"].to_numpy(),
         "regime": [regimes.get(r, "no data") for r in br.index], "mean workflow latency (s)": br["mean_latency"].to_numpy(),
     })
-    rep.table(load, "Table 5: queue depth at dispatch (running + waiting at the chosen server) by rate", "{:.3g}")
+    rep.table(load, "Table 5: queue depth at dispatch (running + waiting at the chosen server) by rate")
     mq = t.model_queue.T
     mq.columns = [f"rate {c:g}" for c in mq.columns]
     rep.table(mq.rename_axis("model"), "Table 6: mean queue depth at dispatch per model", "{:.2f}", index=True)
@@ -194,7 +194,7 @@ def audit_report(result: AuditResult) -> Report:
                            "queue from": j["queue_from"], "queue to": j["queue_to"], "queue ratio": j["queue_ratio"],
                            "latency ratio": j["latency_ratio"]} for j in f["regimes"]["jumps"]])
     if len(jumps):
-        rep.table(jumps, "Adjacent rates: queue and mean workflow latency ratios", "{:.3g}")
+        rep.table(jumps, "Adjacent rates: queue and mean workflow latency ratios")
     fit = f["queue_fit"]
     if fit:
         cands = ", ".join(f"{k} {v:.3g}" for k, v in fit["candidates_sse_log"].items())
@@ -216,7 +216,7 @@ def audit_report(result: AuditResult) -> Report:
         "violation % range over rates": value_range(r["violation_min"], r["violation_max"], 100),
         "mean cost ratio": r["cost_ratio"], "cost ratio range over rates": value_range(r["cost_ratio_min"], r["cost_ratio_max"], 1),
     } for r in f["tiers"]["summary"]])
-    rep.table(ts, "Per tier, pooled over rates", "{:.3g}")
+    rep.table(ts, "Per tier, pooled over rates")
     if f["tiers"]["pairs"]:
         pt = pd.DataFrame([{
             "tiers (s)": f"{p['tiers'][0]:g} / {p['tiers'][1]:g}",
@@ -227,7 +227,7 @@ def audit_report(result: AuditResult) -> Report:
             "verdict": "redundant" if p["redundant"] else "distinct",
         } for p in f["tiers"]["pairs"]])
         rep.table(pt, f"Adjacent tiers compared under equal load (α = {f['options']['alpha']:g}, Holm-adjusted over all "
-                      f"{3 * len(f['tiers']['pairs'])} tests)", "{:.3g}")
+                      f"{3 * len(f['tiers']['pairs'])} tests)")
     rep.figure(figures.violation_heatmap(result), "violation_heatmap", "Budget violation rate by rate × budget")
 
     rep.heading("Policy checks")
@@ -241,7 +241,7 @@ def audit_report(result: AuditResult) -> Report:
                          "Cramér's V": c["cramers_v"],
                          "largest share change": f"{ch['category']}: {100 * ch['min']:.1f}–{100 * ch['max']:.1f} %" if ch else "",
                          "verdict": c["verdict"]})
-    rep.table(pd.DataFrame(rows), "Sensitivity of the mix (stratified chi-square; strata: the other grid axis)", "{:.3g}")
+    rep.table(pd.DataFrame(rows), "Sensitivity of the mix (stratified chi-square; strata: the other grid axis)")
     col = f["policy"]["collapse"]
     con = f["policy"]["constraint"]
     tops = [f"{which} {col[which]['top']} at {100 * col[which]['share']:.1f} % of steps" for which in ("model", "strategy")
@@ -261,7 +261,7 @@ def audit_report(result: AuditResult) -> Report:
                             "fitted queue": r["predicted_queue"],
                             "95 % CI": f"{r['predicted_queue_ci'][0]:.3g}–{r['predicted_queue_ci'][1]:.3g}" if finite(r["predicted_queue_ci"][0]) else "n/a",
                             "extrapolation": r["extrapolation"] or "within the measured range"} for r in recs])
-        rep.table(rt, "Rates to add, from inverting the fitted queue model at the middle of each missing regime", "{:.3g}")
+        rep.table(rt, "Rates to add, from inverting the fitted queue model at the middle of each missing regime")
     elif not f["recommendations"]["probes"]:
         rep.paragraph("Rates: none to add" + (" (every regime is covered)." if not f["regimes"]["missing"] else
                                               " (the queue model could not be fitted or inverted)."))
@@ -297,7 +297,7 @@ def audit_report(result: AuditResult) -> Report:
                             "simulated queue": p["simulated_queue"], "simulated regime": p["simulated_regime"],
                             "simulated model mix": ", ".join(f"{k} {100 * x:.1f} %" for k, x in p["model_mix"].items())}
                            for p in v["points"]])
-        rep.table(vt, "Predicted (fitted) vs simulated at the recommended rates", "{:.3g}")
+        rep.table(vt, "Predicted (fitted) vs simulated at the recommended rates")
 
     rep.heading("Method")
     rep.bullets([

@@ -13,7 +13,7 @@ def calibration_report(fit: Calibration, source: str, telemetry: Telemetry) -> R
     rep.paragraph(f"Fitted from {source} ({len(telemetry.steps)} role-step rows, format {telemetry.format}). "
                   "Service times from calls that found a free slot; accuracy by maximum likelihood "
                   "(see loadwise.systems.agentserve.calibration).")
-    rep.table(fit.summary, caption="Fitted parameters per model (base = the profile started from)", floatfmt="{:.4g}")
+    rep.table(fit.summary, caption="Fitted parameters per model (base = the profile started from)", digits=4)
     rep.table(fit.latency_by_load, caption="Per-call service latency by running requests at dispatch: observed vs fitted")
     rep.table(fit.accuracy, caption="Accuracy of non-decision calls: observed vs fitted lone-call probability")
     if fit.notes:

@@ -57,23 +57,23 @@ def build_report(cells: pd.DataFrame, settings: dict[str, Any], comparison: pd.D
 
     rep.heading("The InfraMind analysis' tables, live")
     rep.table(rate_budget_matrix(cells, "mean_latency"), caption="Mean workflow latency (s) by rate and budget",
-              index=True, floatfmt="{:.2f}")
+              index=True)
     rep.table(rate_budget_matrix(cells, "violation_rate") * 100, caption="Budget violation rate (%) by rate and "
-              "budget", index=True, floatfmt="{:.1f}")
+              "budget", index=True)
     rep.table(rate_budget_matrix(cells, "goodput"), caption="Goodput (solved within budget) by rate and budget",
-              index=True, floatfmt="{:.3f}")
+              index=True)
     rep.table(mix_by_rate(cells, "model", MODELS), caption="Model selection (%) by rate", index=True,
-              floatfmt="{:.1f}")
+             )
     rep.table(mix_by_rate(cells, "strategy", STRATEGIES), caption="Strategy selection (%) by rate", index=True,
-              floatfmt="{:.1f}")
+             )
     shown = ["rate", "budget", "workflows", "steps", "goodput", "accuracy", "violation_rate", "mean_latency",
              "p95_latency", "mean_step_latency", "mean_queue", "errors", "retried", "arrival_lag_p95", "seconds"]
     rep.table(cells[shown], caption="Every cell (arrival_lag_p95: how late workflows started against their "
-              "schedule, 95th percentile, profile s; seconds: wall-clock time of the cell)", floatfmt="{:.3g}")
+              "schedule, 95th percentile, profile s; seconds: wall-clock time of the cell)")
     if comparison is not None:
         rep.heading("Live vs simulated, per cell")
         rep.table(comparison, caption="Paired by workflow (same arrivals, items and draws); intervals are 95 % "
-                  "batch means", floatfmt="{:.3f}")
+                  "batch means")
     return rep
 
 

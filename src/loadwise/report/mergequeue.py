@@ -88,7 +88,7 @@ def compare_report(comparison: Comparison, scenario_set: ScenarioSet, settings: 
     rep.table(side, caption="Each strategy at its better config (tuned, or its product defaults when they validate "
                             "better), on common fresh seeds; figures are scenario-weighted means of one run")
     rep.table(validation.summary, caption=f"Every config validated (tuned and product defaults); differences to "
-                                          f"{winner}, paired on the same seeds", floatfmt="{:.4g}")
+                                          f"{winner}, paired on the same seeds", digits=4)
 
     rep.heading("Per scenario")
     for column, caption in (("objective", "Cost, developer-hours per 1000 pull requests (mean ± 95 % CI)"),

@@ -58,17 +58,17 @@ def build_report(ev: Evaluation, title: str = "Trained router vs baselines and t
         f"the {js['ci']} of the difference lies below 0."
     )
     rep.heading("Over the grid")
-    rep.table(summary, caption="Mean over cells (each cell weighs the same)", floatfmt="{:.3f}")
+    rep.table(summary, caption="Mean over cells (each cell weighs the same)")
 
     rep.heading(f"The InfraMind analysis' tables for `{ev.trained}`")
     rep.table(rate_budget_matrix(trained, "mean_latency"),
-              caption="Table 1: mean workflow latency (s) by rate and budget", index=True, floatfmt="{:.2f}")
+              caption="Table 1: mean workflow latency (s) by rate and budget", index=True)
     viol = rate_budget_matrix(trained, "violation_rate") * 100
-    rep.table(viol, caption="Table 2: budget violation rate (%) by rate and budget", index=True, floatfmt="{:.1f}")
+    rep.table(viol, caption="Table 2: budget violation rate (%) by rate and budget", index=True)
     rep.table(mix_by_rate(trained, "model", MODELS), caption="Table 3: model selection (%) by rate",
-              index=True, floatfmt="{:.1f}")
+              index=True)
     rep.table(mix_by_rate(trained, "strategy", STRATEGIES), caption="Table 4: strategy selection (%) by rate",
-              index=True, floatfmt="{:.1f}")
+              index=True)
 
     shown = [r for r in routers if r not in FIXED]
     if fixed:
@@ -78,16 +78,16 @@ def build_report(ev: Evaluation, title: str = "Trained router vs baselines and t
     rep.paragraph("Fixed (model, strategy) baselines are summarized by the one with the best grid goodput here; "
                   "`--json` has all of them.")
     rep.table(_side_by_side(ev, "goodput", shown), caption="Goodput (solved within budget) per cell",
-              index=True, floatfmt="{:.3f}")
+              index=True)
     rep.table(_side_by_side(ev, "violation_rate", shown), caption="Violation (bust) rate per cell",
-              index=True, floatfmt="{:.3f}")
+              index=True)
     rep.table(_side_by_side(ev, "mean_latency", shown), caption="Mean workflow latency (s) per cell",
-              index=True, floatfmt="{:.1f}")
+              index=True)
 
     rep.heading("Targets per cell")
     rep.table(ev.target_checks(), caption="Where the oracle meets the constraint, the trained router must meet it "
               "and match the best baseline that meets it; goodput_difference = trained − that baseline, with its "
-              f"{ev.to_json()['targets']['ci']}", floatfmt="{:.3f}")
+              f"{ev.to_json()['targets']['ci']}")
     rep.figure(pareto_figure(ev), "pareto", caption="Accuracy vs violation rate per cell; the dashed line is the "
                "constraint's limit")
     return rep

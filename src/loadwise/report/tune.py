@@ -55,7 +55,7 @@ def tune_report(tuner: Tuner, evaluator: Evaluator, records: list[TrialRecord], 
     ci_text = f" ± {ci:.4g}" if math.isfinite(ci) else ""
     report.paragraph(f"Best on the full set during search: {tuner.objective.name} = {value:.5g}{ci_text} "
                      "(95 % CI from Σ wᵢ² sᵢ²/nᵢ; search values are optimistic, see validation).")
-    report.table(pd.DataFrame([config]), caption="Robust optimum", floatfmt="{:.4g}")
+    report.table(pd.DataFrame([config]), caption="Robust optimum", digits=4)
     if validation is not None:
         report.heading("Validation on fresh seeds")
         add_validation(report, validation)
@@ -66,7 +66,7 @@ def tune_report(tuner: Tuner, evaluator: Evaluator, records: list[TrialRecord], 
                          "single-scenario (normal-only) optimum, with its own objective (`classic` here). This run "
                          f"optimizes `{tuner.objective.name}`" + (", the same objective." if same else
                                                                 ", a different objective, so knobs may move differently."))
-        report.table(_side_by_side(tuner, config, single_reference, validation), floatfmt="{:.4g}",
+        report.table(_side_by_side(tuner, config, single_reference, validation), digits=4,
                      caption="The scenario-weighting study's predicted differences of a robust optimum from the "
                              "single-scenario optimum, and what happened here")
     report.heading("Optimization history")
@@ -83,7 +83,7 @@ def tune_report(tuner: Tuner, evaluator: Evaluator, records: list[TrialRecord], 
     report.heading("Per-trial results")
     rows = [{"trial": r.number, "stage": r.stage, "state": r.state, "objective": r.value, "ci95": r.ci,
              "runs": sum(r.replicates.values()), **r.config} for r in sorted(records, key=lambda r: r.number)]
-    report.table(pd.DataFrame(rows), floatfmt="{:.4g}")
+    report.table(pd.DataFrame(rows), digits=4)
     return report
 
 

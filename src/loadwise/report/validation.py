@@ -18,10 +18,10 @@ def add_validation(report: Report, result: ValidationResult) -> Report:
     report.table(result.summary, caption=(
         f"Fresh seeds never used in search, {result.replicates} replicates per scenario; "
         f"objective ± 95 % CI; difference to {result.baseline or 'no baseline'} paired on the same seeds"),
-        floatfmt="{:.5g}")
+       )
     wide = result.per_scenario.pivot(index="scenario", columns="config", values="mean")
     order = [c for c in result.summary["config"] if c in wide.columns]
-    report.table(wide[order].reset_index(), caption="Per-scenario mean objective (fresh seeds)", floatfmt="{:.5g}")
+    report.table(wide[order].reset_index(), caption="Per-scenario mean objective (fresh seeds)", digits=5)
     return report
 
 
@@ -32,7 +32,7 @@ def validation_report(result: ValidationResult, system: str, scenario_set: str, 
     report.paragraph(f"{objective.name} ({objective.direction}), aggregate {aggregate}; "
                      f"configs: {', '.join(result.configs)}.")
     add_validation(report, result)
-    report.table(_config_table(result.configs), caption="Configs", floatfmt="{:.4g}")
+    report.table(_config_table(result.configs), caption="Configs", digits=4)
     return report
 
 
