@@ -18,6 +18,7 @@ import pandas as pd
 
 from loadwise.app.rundir import new_run_dir, write_run_info
 from loadwise.report.document import Report
+from loadwise.report.format import number
 from loadwise.report.router import build_report as build_router_report
 from loadwise.rl.evaluate import HEURISTICS
 
@@ -65,7 +66,7 @@ def submit_queue_step(folder: Path, seed: int) -> Report:
     section.paragraph(
         "One full-length run (252 warm-up + 5040 measured ticks) per scenario at the published "
         f"simulator defaults (resources 74, maxbatch 684, maxk 12, kdiv 5, flaketol 0.0767), seed {seed}. "
-        f"Weighted classic objective: {weighted:,.1f}."
+        f"Weighted classic objective: {number(weighted)}."
     )
     section.table(table, caption="Classic and ground-truth metrics per scenario", digits=4)
     return section
@@ -80,7 +81,7 @@ def robust_tune_step(folder: Path, seed: int) -> Report:
     section = Report("Robust tuning: the submit queue across the seed's five weighted scenarios")
     section.paragraph(
         f"{len(result.trials)} trials on the seed's progressive-fidelity schedule, {result.simulations} simulations "
-        f"({result.cached} reused from the run cache) in {result.seconds:.0f} s. The reported best was evaluated "
+        f"({result.cached} reused from the run cache) in {number(result.seconds, 4)} s. The reported best was evaluated "
         "on the full scenario set at full length; the validation below re-runs it and the published configs "
         "on fresh seeds never used in the search. Full report (history, importance, slices): "
         f"{result.report.get('html', '-')}."
@@ -118,7 +119,7 @@ def serving_sweep_step(folder: Path, seed: int) -> Report:
         "telemetry and full report."
     )
     goodput = both.pivot_table(index=["rate"], columns=["router", "budget"], values="goodput")
-    goodput.columns = [f"{r} @ {b:g} s" for r, b in goodput.columns]
+    goodput.columns = [f"{r} @ {number(b, 6)} s" for r, b in goodput.columns]
     section.table(goodput, caption="Goodput by rate (rows), router and budget (columns)", index=True)
     section.table(both[["router", *columns]], caption="Every cell")
     return section
@@ -219,7 +220,7 @@ def demo(out: str | Path | None = None, seed: int = 0, log: Callable[[str], None
             tmp = saved.with_suffix(".tmp")
             tmp.write_bytes(pickle.dumps(section))
             tmp.replace(saved)
-            log(f"      finished in {seconds:.1f} s")
+            log(f"      finished in {number(seconds)} s")
         timings.append({"step": step.title, "folder": step.name, "seconds": seconds})
         report.extend(section)
     report.heading("Time per step")

@@ -25,6 +25,7 @@ from loadwise.files import read_json, write_json, write_text
 from loadwise.gateway.asgi import run as run_async
 from loadwise.gateway.compare import compare
 from loadwise.gateway.loadtest import PLANNERS, LoadTestOptions, fetch_info, run_cell
+from loadwise.report.format import number
 from loadwise.report.loadtest import build_report
 from loadwise.scenarios.grid import cell_label
 from loadwise.systems.agentserve import telemetry
@@ -124,7 +125,7 @@ def loadtest(gateway: str, rates: Sequence[float], budgets: Sequence[float], wor
                 telemetry.write(folder, run.steps, run.workflows)
                 saved = {"row": _row(label, cell, run.metrics, run.seconds), "errors": run.errors}
                 write_json(folder / CELL_FILE, saved)  # last: the cell is complete
-                bar.update(task, info=f"goodput {run.metrics['goodput']:.3f}, {run.seconds:.0f} s")
+                bar.update(task, info=f"goodput {number(run.metrics['goodput'], 4)}, {number(run.seconds, 4)} s")
             rows.append(saved["row"])
             frames.append((cell.rate, cell.budget, telemetry.load(folder).workflows))
     table = pd.DataFrame(rows)

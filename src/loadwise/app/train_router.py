@@ -22,6 +22,7 @@ from loadwise.app.progress import make_progress
 from loadwise.app.rundir import new_run_dir, write_run_info
 from loadwise.errors import ConfigError
 from loadwise.files import write_json
+from loadwise.report.format import number, signed
 from loadwise.rl import checkpoint
 from loadwise.rl.config import TrainConfig
 from loadwise.rl.train import Trainer
@@ -89,7 +90,7 @@ def summary_info(line: dict[str, Any]) -> str:
     n_tiers = len(line["violation_per_tier"])
     if len(lam) > n_tiers:  # one λ per cell (rate-major): show each tier's largest
         lam = lam.reshape(-1, n_tiers).max(axis=0)
-    lam_text = f"{lam[0]:.2f}" if len(lam) == 1 else "/".join(f"{v:.2f}" for v in lam)
-    viol = " ".join(f"{b}:{v:+.2f}" for b, v in line["violation_per_tier"].items() if v is not None)
-    return (f"reward {line['reward']:.3f}  cost {line['cost']:.3f}  goodput {line['goodput']:.3f}  "
+    lam_text = number(lam[0]) if len(lam) == 1 else "/".join(number(v) for v in lam)
+    viol = " ".join(f"{b}:{signed(v, 2)}" for b, v in line["violation_per_tier"].items() if v is not None)
+    return (f"reward {number(line['reward'], 4)}  cost {number(line['cost'], 4)}  goodput {number(line['goodput'], 4)}  "
             f"λ {lam_text}  viol {viol}")

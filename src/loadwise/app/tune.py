@@ -32,6 +32,7 @@ from loadwise.errors import ConfigError
 from loadwise.evaluate import Evaluator, RunCache, make_backend
 from loadwise.evaluate.runs import objective_value
 from loadwise.files import write_json
+from loadwise.report.format import number, with_ci
 from loadwise.report.tune import tune_report
 from loadwise.scenarios import (
     FidelitySchedule,
@@ -60,6 +61,8 @@ from loadwise.tuning import (
     validate_configs,
 )
 
+_NO_CI = "one replicate per scenario"  # why a best value can lack an interval
+
 
 @dataclass
 class TuneResult:
@@ -78,9 +81,9 @@ class TuneResult:
     report: dict[str, Path] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        best = "none" if self.best_config is None else f"{self.best_value:.5g} ± {self.best_ci:.3g} at {self.best_config}"
+        best = "none" if self.best_config is None else f"{with_ci(self.best_value, self.best_ci, 5, _NO_CI)} at {self.best_config}"
         return (f"best (full set): {best}\n{len(self.trials)} trials, {self.simulations} simulations run "
-                f"(+{self.cached} cached) in {self.seconds:.1f} s ({self.search_seconds:.1f} s search)\nreport: {self.report.get('html', '-')}")
+                f"(+{self.cached} cached) in {number(self.seconds)} s ({number(self.search_seconds)} s search)\nreport: {self.report.get('html', '-')}")
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,12 @@ def with_ci(value: object, ci: object, digits: int = 3, reason: str = "") -> str
     return f"{number(value, digits)} ± {number(ci, 2)}"
 
 
+def signed(x: float, digits: int = 3) -> str:
+    """A difference with its sign: 0.0123 -> '+0.0123'."""
+    text = number(x, digits)
+    return text if not finite(x) or text.startswith("-") else f"+{text}"
+
+
 def seconds(s: float) -> str:
     """A duration: '0.4 s', '42 s', '3 min 05 s', '1 h 02 min'."""
     if not finite(s):
@@ -84,10 +90,7 @@ def p_value(p: float | None) -> str:
 
 def signed_percent(change: float) -> str:
     """A relative change as a signed percentage: 0.5 -> '+50 %'."""
-    if not finite(change):
-        return NOT_AVAILABLE
-    text = number(100 * change)
-    return f"{'' if text.startswith('-') else '+'}{text} %"
+    return f"{signed(100 * change)} %" if finite(change) else NOT_AVAILABLE
 
 
 def percent_ci(share: float, low: float, high: float) -> str:

@@ -68,11 +68,8 @@ def _traces(ax: Any) -> list[dict[str, Any]]:
         errorbar = container if isinstance(container, ErrorbarContainer) else getattr(container, "errorbar", None)
         if errorbar is not None:
             skip.update(id(a) for a in _flatten(errorbar))
-    for container in ax.containers:
-        if isinstance(container, BarContainer):
-            traces.append(_bar_trace(container))
-    for image in ax.images:
-        traces.append(_heatmap_trace(image))
+    traces += [_bar_trace(c) for c in ax.containers if isinstance(c, BarContainer)]
+    traces += [_heatmap_trace(image) for image in ax.images]
     for line in ax.get_lines():
         if id(line) in skip or line.get_transform() != ax.transData:
             continue

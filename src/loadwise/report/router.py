@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from loadwise.report.document import Report
+from loadwise.report.format import number, percent
 from loadwise.rl.evaluate import FIXED, ORACLE, Evaluation
 from loadwise.systems.agentserve.routing import MODELS, STRATEGIES
 
@@ -18,8 +19,8 @@ from loadwise.systems.agentserve.routing import MODELS, STRATEGIES
 def rate_budget_matrix(frame: pd.DataFrame, value: str) -> pd.DataFrame:
     """rate rows × budget columns of one router's `value`."""
     table = frame.pivot(index="rate", columns="budget", values=value)
-    table.columns = [f"budget={b:g}" for b in table.columns]
-    table.index = [f"{r:g}" for r in table.index]
+    table.columns = [f"budget={number(b, 6)}" for b in table.columns]
+    table.index = [number(r, 6) for r in table.index]
     table.index.name = "rate"
     return table
 
@@ -30,7 +31,7 @@ def mix_by_rate(frame: pd.DataFrame, prefix: str, names: tuple[str, ...]) -> pd.
     share = weighted.div(weighted.sum(axis=1), axis=0) * 100
     share.columns = list(names)
     table = share.T
-    table.columns = [f"rate={r:g}" for r in table.columns]
+    table.columns = [f"rate={number(r, 6)}" for r in table.columns]
     table.index.name = prefix
     return table
 
@@ -53,7 +54,7 @@ def build_report(ev: Evaluation, title: str = "Trained router vs baselines and t
         f"Constraint {ev.constraint}. In {js['cells_where_oracle_meets']} of {js['cells_total']} cells the "
         f"clairvoyant oracle meets the constraint; there the trained router meets it and matches the best "
         f"baseline that meets it in {js['cells_met_where_oracle_meets']}. "
-        + (f"Over the grid its goodput is {share:.1%} of the oracle's (target ≥ 85 %). " if share is not None else "")
+        + (f"Over the grid its goodput is {percent(share)} of the oracle's (target ≥ 85 %). " if share is not None else "")
         + f"Of the goodput comparisons it misses, {js['goodput_misses_significant']} are significant: "
         f"the {js['ci']} of the difference lies below 0."
     )
@@ -114,9 +115,9 @@ def pareto_figure(ev: Evaluation):
             if ev.constraint.kind == "bust":
                 ax.axvline(ev.constraint.limit, ls="--", lw=0.8, c="0.3")
             if i == 0:
-                ax.set_title(f"budget {budget:g} s", fontsize=9)
+                ax.set_title(f"budget {number(budget, 6)} s", fontsize=9)
             if j == 0:
-                ax.set_ylabel(f"rate {rate:g}\naccuracy", fontsize=8)
+                ax.set_ylabel(f"rate {number(rate, 6)}\naccuracy", fontsize=8)
             if i == len(rates) - 1:
                 ax.set_xlabel("violation rate", fontsize=8)
             ax.tick_params(labelsize=7)

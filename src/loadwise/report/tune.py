@@ -11,6 +11,7 @@ import pandas as pd
 
 from loadwise.evaluate import Evaluator
 from loadwise.report.document import Report
+from loadwise.report.format import number
 from loadwise.report.validation import add_validation
 from loadwise.systems.base import family
 from loadwise.tuning.named import PREDICTED_ROBUST_SHIFTS
@@ -30,16 +31,16 @@ def tune_report(tuner: Tuner, evaluator: Evaluator, records: list[TrialRecord], 
     for k, stage in enumerate(tuner.schedule.stages):
         done, dropped = int(counts.get((k, "complete"), 0)), int(counts.get((k, "dropped"), 0))
         stage_lines.append(f"stage {k} ({stage.label()}): {done} complete, {dropped} dropped by racing")
-    racing = f"on (δ = {s.delta:g})" if s.racing else "off"
+    racing = f"on (δ = {number(s.delta, 6)})" if s.racing else "off"
     report.bullets([
         (f"objective: {tuner.objective.name} ({tuner.objective.direction}), aggregate {tuner.aggregate} "
          f"over {tuner.scenario_set.describe()}"),
         f"fidelity schedule {tuner.schedule.name}: " + "; ".join(stage_lines),
-        (f"simulations: {ev.executed} run ({ev.failed} failed; {ev.executed_cost:.1f} full-length runs' worth, "
+        (f"simulations: {ev.executed} run ({ev.failed} failed; {number(ev.executed_cost)} full-length runs' worth, "
          f"warm-ups included), {ev.reused} answered from the cache; "
-         f"{seconds:.1f} s wall-clock"),
+         f"{number(seconds)} s wall-clock"),
         (f"replicates {s.min_replicates}–{s.max_replicates} per scenario, CI tolerance "
-         f"{'none' if s.ci_tol is None else f'{s.ci_tol:g}'}, racing {racing}, "
+         f"{'none' if s.ci_tol is None else f'{number(s.ci_tol, 6)}'}, racing {racing}, "
          f"study seed {s.seed}, constraints: {', '.join(map(str, tuner.constraints)) or 'none'}"),
         f"storage: {tuner.storage_url} (one Optuna study per stage: {s.study_name}.stage0 …)",
     ])
@@ -52,8 +53,8 @@ def tune_report(tuner: Tuner, evaluator: Evaluator, records: list[TrialRecord], 
         report.paragraph("No config completed the full scenario set.")
         return report
     config, value, ci = best
-    ci_text = f" ± {ci:.4g}" if math.isfinite(ci) else ""
-    report.paragraph(f"Best on the full set during search: {tuner.objective.name} = {value:.5g}{ci_text} "
+    ci_text = f" ± {number(ci, 4)}" if math.isfinite(ci) else ""
+    report.paragraph(f"Best on the full set during search: {tuner.objective.name} = {number(value, 5)}{ci_text} "
                      "(95 % CI from Σ wᵢ² sᵢ²/nᵢ; search values are optimistic, see validation).")
     report.table(pd.DataFrame([config]), caption="Robust optimum", digits=4)
     if validation is not None:
