@@ -75,7 +75,7 @@ def submit_queue_step(folder: Path, seed: int) -> Report:
 def robust_tune_step(folder: Path, seed: int) -> Report:
     """A short robust tune of the submit queue across the seed's five weighted scenarios."""
     from loadwise.app.tune import demo_tune
-    from loadwise.report.validation import add_validation
+    from loadwise.report.validation import add_validation, validation_headline
 
     result = demo_tune(folder / "tune", progress=False, seed=seed)
     section = Report("Robust tuning: the submit queue across the seed's five weighted scenarios")
@@ -91,6 +91,9 @@ def robust_tune_step(folder: Path, seed: int) -> Report:
         section.table(best, caption="Best configuration found (full scenario set)", digits=4)
     if result.validation is not None:
         add_validation(section, result.validation)
+        answer, table, key = validation_headline(result.validation, "developer-hours per 1000 changes",
+                                                 best="robust-best")
+        section.summarize(answer, table, next_step=f"{result.run_dir / 'result.json'} holds the tuned config", key=key)
     return section
 
 
@@ -193,6 +196,17 @@ STEPS: list[DemoStep] = [
 ]
 
 
+def _summarize(report: Report, sections: list[tuple[str, Report]]) -> None:
+    """The demo's answer first: each step's headline (its Summary's key row) in one table."""
+    rows = [{"step": title, **section.summary.key} for title, section in sections
+            if section.summary is not None and section.summary.key]
+    sentences = [f"{title}: " + "; ".join(f"{k} {v}" if k != "answer" else v for k, v in section.summary.key.items())
+                 + "." for title, section in sections if section.summary is not None and section.summary.key]
+    report.summarize(" ".join(sentences) or "No step has finished yet.",
+                     pd.DataFrame(rows).fillna("") if rows else None,
+                     next_step="each step's folder holds its own run folder and full report (report.html)")
+
+
 def demo(out: str | Path | None = None, seed: int = 0, log: Callable[[str], None] = print) -> Path:
     """Run every demo step not finished yet in `out`; return the combined HTML report's path."""
     run_dir = new_run_dir("demo", out)
@@ -202,7 +216,7 @@ def demo(out: str | Path | None = None, seed: int = 0, log: Callable[[str], None
         "Each section below is one part of loadwise run on embedded defaults; every step's own "
         "run folder (data, study, telemetry, full report) is a sub-folder of this one."
     )
-    timings = []
+    timings, sections = [], []
     for i, step in enumerate(STEPS, 1):
         folder = run_dir / step.name
         folder.mkdir(exist_ok=True)
@@ -222,7 +236,9 @@ def demo(out: str | Path | None = None, seed: int = 0, log: Callable[[str], None
             tmp.replace(saved)
             log(f"      finished in {number(seconds)} s")
         timings.append({"step": step.title, "folder": step.name, "seconds": seconds})
+        sections.append(section)
         report.extend(section)
+    _summarize(report, [(step.title, s) for step, s in zip(STEPS, sections)])
     report.heading("Time per step")
     report.table(pd.DataFrame(timings))
     paths = report.write(run_dir)

@@ -23,6 +23,7 @@ from loadwise.app.rundir import new_run_dir, write_run_info
 from loadwise.errors import ConfigError
 from loadwise.files import write_json
 from loadwise.report.format import number, signed
+from loadwise.report.training import training_report
 from loadwise.rl import checkpoint
 from loadwise.rl.config import TrainConfig
 from loadwise.rl.train import Trainer
@@ -81,6 +82,7 @@ def train_router(config: TrainConfig, out: str | Path | None = None, progress: b
                     on_epoch(result.line)
     finally:
         torch.set_num_threads(threads)
+    training_report(trainer.history, config.to_dict(), config.epochs).write(run_dir)
     return TrainRun(run_dir, trainer)
 
 

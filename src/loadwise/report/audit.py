@@ -141,11 +141,20 @@ def audit_report(result: AuditResult) -> Report:
                      "from its CSV are lower than loadwise's own measure would be.")
     rep.bullets(notes)
 
-    rep.heading("Executive summary")
     s = audit_summary(result)
-    rep.bullets([f"Are the arrival rates sufficient? {s['q1_rates']}",
-                 f"Are the budget tiers redundant? {s['q2_tiers']}",
-                 f"What does the change cost? {s['q3_cost']}"])
+    recs = f["recommendations"]["rates"]
+    adds = f["recommendations"]["tiers"]
+    answer = (f"Are the arrival rates sufficient? {s['q1_rates']} Are the budget tiers redundant? {s['q2_tiers']} "
+              f"What does the change cost? {s['q3_cost']}")
+    rates_to_add = ", ".join(f"{number(r['rate'], 6)} ({r['regime']})" for r in recs) or "none"
+    rep.summarize(answer, pd.DataFrame([
+        {"question": "rates to add (req/min)", "answer": rates_to_add},
+        {"question": "budget tiers to drop (s)", "answer": ", ".join(number(b, 6) for b in adds["drop"]) or "none"},
+        {"question": "budget tiers to add (s)", "answer": ", ".join(number(a["budget"], 6) for a in adds["add"]) or "none"},
+        {"question": "role steps per epoch", "answer": signed_percent(f["cost"]["steps_change"])
+         if f.get("cost") and finite(f["cost"].get("steps_change")) else "no change"},
+    ]), next_step="audit.json holds every finding; `loadwise audit TELEMETRY --verify` simulates the recommended rates",
+        key={"answer": f"rates to add: {rates_to_add}"})
 
     rep.heading("Key findings")
     rep.bullets(_findings(f))
@@ -154,13 +163,13 @@ def audit_report(result: AuditResult) -> Report:
     cells = t.cells
     if not cells["workflows"].any():
         rep.paragraph("No workflow rows in the grid: latency, violation and cost-ratio tables need them.")
-    rep.table(_grid_table(cells["mean_latency"]), "Table 1: mean workflow latency (s) by rate (rows) and budget (columns)", "{:.2f}")
-    rep.table(_grid_table(cells["p95_latency"]), "Table 2: p95 workflow latency (s)", "{:.2f}")
+    rep.table(_grid_table(cells["mean_latency"]), "Table 1: mean workflow latency (s) by rate (rows) and budget (columns)")
+    rep.table(_grid_table(cells["p95_latency"]), "Table 2: p95 workflow latency (s)")
     viol = cells.apply(lambda r: percent_ci(r["violation_rate"], r["violation_ci_low"], r["violation_ci_high"]), axis=1)
     rep.table(_grid_table(viol), "Table 3: budget violation rate, % (95 % Wilson interval)")
-    rep.table(_grid_table(cells["cost_ratio"]), "Table 4: mean cost ratio (workflow latency / budget)", "{:.3f}")
+    rep.table(_grid_table(cells["cost_ratio"]), "Table 4: mean cost ratio (workflow latency / budget)")
     counts = cells["workflows"].astype(float)
-    rep.table(_grid_table(counts), "Workflows per cell", "{:.0f}")
+    rep.table(_grid_table(counts), "Workflows per cell")
 
     rep.heading("Load by rate")
     br = t.by_rate
@@ -175,14 +184,14 @@ def audit_report(result: AuditResult) -> Report:
     rep.table(load, "Table 5: queue depth at dispatch (running + waiting at the chosen server) by rate")
     mq = t.model_queue.T
     mq.columns = [f"rate {number(c, 6)}" for c in mq.columns]
-    rep.table(mq.rename_axis("model"), "Table 6: mean queue depth at dispatch per model", "{:.2f}", index=True)
+    rep.table(mq.rename_axis("model"), "Table 6: mean queue depth at dispatch per model", index=True)
     for n, (which, by) in enumerate((("model", "rate"), ("strategy", "rate"), ("model", "budget"), ("strategy", "budget")), start=7):
         if which == "strategy" and t.strategy_counts.shape[1] == 0:
             rep.paragraph(f"Table {n}: no strategy in the telemetry.")
             continue
         mix = 100 * t.mix(which, by).T
         mix.columns = [f"{by} {number(c, 6)}" for c in mix.columns]
-        rep.table(mix.rename_axis(which), f"Table {n}: {which} selection, % of role steps, by {by}", "{:.1f}", index=True)
+        rep.table(mix.rename_axis(which), f"Table {n}: {which} selection, % of role steps, by {by}", index=True)
     rep.figure(figures.mix_by_rate(result, "model"), "model_mix_by_rate", "Model mix by rate")
     if t.strategy_counts.shape[1]:
         rep.figure(figures.mix_by_rate(result, "strategy"), "strategy_mix_by_rate", "Strategy mix by rate")
@@ -281,7 +290,7 @@ def audit_report(result: AuditResult) -> Report:
            "role steps / epoch": c["old"]["steps_per_epoch"], "seconds / epoch": c["old"].get("seconds_per_epoch", math.nan)},
           {"grid": "recommended", "rates": number_list(c["new"]["rates"]), "budgets": number_list(c["new"]["budgets"]),
            "role steps / epoch": c["new"]["steps_per_epoch"], "seconds / epoch": c["new"].get("seconds_per_epoch", math.nan)}]
-    rep.table(pd.DataFrame(ct), f"Per epoch (telemetry holds {c['epochs_in_telemetry']} epoch(s); per-epoch figures are means)", "{:,.0f}")
+    rep.table(pd.DataFrame(ct), f"Per epoch (telemetry holds {c['epochs_in_telemetry']} epoch(s); per-epoch figures are means)")
     rep.paragraph("Role steps: measured cells keep their counts; new cells take the mean of measured cells at the same "
                   "budget (new rate) or rate (new budget). Wall-clock: " + (
                       f"measured per rate from {c['wall_clock_source']}; a new rate takes its arrival span "

@@ -22,7 +22,6 @@ from loadwise.systems.agentserve.routing import MODELS, STRATEGIES
 def build_report(cells: pd.DataFrame, settings: dict[str, Any], comparison: pd.DataFrame | None = None,
                  pooled: dict[str, Any] | None = None) -> Report:
     rep = Report(f"Load test through {settings['gateway']} — router {settings.get('router') or 'unknown'}")
-    rep.heading("Summary")
     goodput = cells["goodput"].mean()
     errors = int(cells["errors"].sum())
     text = (f"{len(cells)} cells, {settings['workflows']} workflows each, {settings['pattern']} arrivals, servers "
@@ -32,11 +31,11 @@ def build_report(cells: pd.DataFrame, settings: dict[str, Any], comparison: pd.D
     else:
         text += "The backends do not grade answers, so goodput and accuracy are unknown; "
     text += f"violation rate {number(cells['violation_rate'].mean(), 4)}; {errors} calls failed."
-    rep.paragraph(text)
+    answer = [text]
     lagging = cells[cells["arrival_lag_p95"] > LAG_WARNING_S]
     if len(lagging):
         worst = lagging.sort_values("arrival_lag_p95").iloc[-1]
-        rep.paragraph(
+        answer.append(
             f"Warning: the load generator fell behind its schedule in {len(lagging)} cell(s), one workflow in "
             f"twenty starting {number(worst['arrival_lag_p95'])} s of profile time or more late (rate "
             f"{number(worst['rate'], 6)}, budget {number(worst['budget'], 6)}): the machine could not drive this load at this speedup, so those cells were offered less load than "
@@ -44,7 +43,7 @@ def build_report(cells: pd.DataFrame, settings: dict[str, Any], comparison: pd.D
     if comparison is not None and pooled is not None:
         g_lo, g_hi = pooled["goodput_ci"]
         l_lo, l_hi = pooled["latency_ci"]
-        rep.paragraph(
+        answer.append(
             f"Against the simulator on the same workflows: {pooled['cells_agreeing']} of {pooled['cells']} cells "
             f"agree (|goodput difference| ≤ {number(pooled['goodput_tolerance'], 6)} and |mean latency difference| ≤ "
             f"{percent(pooled['latency_tolerance'])}). Pooled over the cells, goodput live − simulated "
@@ -54,7 +53,14 @@ def build_report(cells: pd.DataFrame, settings: dict[str, Any], comparison: pd.D
     disagree = comparison is not None and not bool(comparison["agrees"].all())
     next_step = (f"`loadwise serve calibrate {folder}` to fit the profiles to what the servers did, then train "
                  "again" if disagree else f"`loadwise audit {folder}` to check the grid's load regimes")
-    rep.paragraph(f"Next: {next_step}.")
+    by_rate = cells.groupby("rate", as_index=False)[["goodput", "violation_rate", "mean_latency", "errors"]].agg(
+        {"goodput": "mean", "violation_rate": "mean", "mean_latency": "mean", "errors": "sum"})
+    rep.summarize(" ".join(answer), by_rate.rename(columns={
+        "rate": "rate (req/min)", "violation_rate": "violation rate", "mean_latency": "mean latency (profile s)",
+        "errors": "failed calls"}), next_step=next_step,
+        key={"answer": f"goodput {number(goodput)}" if pd.notna(goodput) else "goodput not graded",
+             **({"live − simulated goodput": f"{signed(pooled['goodput_difference'], 3)} (95 % CI {signed(g_lo, 3)} to "
+                                            f"{signed(g_hi, 3)})"} if pooled is not None and comparison is not None else {})})
 
     rep.heading("The InfraMind analysis' tables, live")
     rep.table(rate_budget_matrix(cells, "mean_latency"), caption="Mean workflow latency (s) by rate and budget",

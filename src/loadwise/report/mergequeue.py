@@ -48,7 +48,6 @@ def compare_report(comparison: Comparison, scenario_set: ScenarioSet, settings: 
     shown = comparison.best_per_strategy
     rep = Report(f"Merge-queue strategies on {scenario_set.name}")
 
-    rep.heading("Summary")
     best = summary.loc[winner]
     kind = "at its defaults" if winner.endswith(" defaults") else "tuned"
     lines = [f"Best: {comparison.strategy}, {kind} ({_settings(comparison.winner_config)}): {_number(best['objective'], best['ci95'])} "
@@ -69,8 +68,13 @@ def compare_report(comparison: Comparison, scenario_set: ScenarioSet, settings: 
     if comparison.strategy in _UNTESTED_MERGES and escapes > 0:
         lines.append(f"Caution: {_UNTESTED_MERGES[comparison.strategy]}; {number(escapes)} bad merges per run escaped "
                      "(scenario-weighted), priced in the cost at 40 h each.")
-    rep.bullets(lines)
-    rep.paragraph("Next: " + comparison.next_command)
+    rep.summarize(" ".join(lines), pd.DataFrame({
+        "config": shown[:3],
+        "cost (dev-h / 1000 PRs)": [_number(summary.loc[c, "objective"], summary.loc[c, "ci95"]) for c in shown[:3]],
+        f"more than {winner}": [_number(summary.loc[c, "diff_vs_baseline"], summary.loc[c, "diff_ci95"])
+                                if c != winner else "—" for c in shown[:3]],
+        "p": [p_value(summary.loc[c, "p_value"]) if c != winner else "—" for c in shown[:3]]}),
+        next_step=comparison.next_command, key={"answer": f"{comparison.strategy}, {kind}"})
 
     rep.heading("Side by side")
     side = pd.DataFrame({

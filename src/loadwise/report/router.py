@@ -58,6 +58,22 @@ def build_report(ev: Evaluation, title: str = "Trained router vs baselines and t
         + f"Of the goodput comparisons it misses, {js['goodput_misses_significant']} are significant: "
         f"the {js['ci']} of the difference lies below 0."
     )
+    trained_row = summary.set_index("router").loc[ev.trained]
+    base = summary[~summary["router"].isin([ev.trained, ORACLE])].sort_values("goodput")
+    best_base = base.iloc[-1] if len(base) else None
+    answer = (f"The trained router `{ev.trained}` reaches {percent(share) if share is not None else 'n/a'} of the "
+              f"clairvoyant oracle's goodput over the grid (target ≥ 85 %) and meets its targets in "
+              f"{js['cells_met']} of {js['cells_total']} cells; {js['goodput_misses_significant']} cells miss "
+              f"significantly ({js['ci']}).")
+    if best_base is not None:
+        answer += (f" The best baseline over the grid, `{best_base['router']}`, has goodput "
+                   f"{number(best_base['goodput'])} against its {number(trained_row['goodput'])}.")
+    headline = summary[summary["router"].isin([ev.trained, ORACLE, *([] if best_base is None else [best_base["router"]])])]
+    rep.summarize(answer, headline, next_step="`loadwise router serve RUN_DIR` puts this router behind the "
+                  "OpenAI-compatible gateway; evaluation.json holds every number",
+                  key={"answer": ev.trained, "share of oracle goodput": percent(share) if share is not None else "n/a",
+                       "cells meeting targets": f"{js['cells_met']} of {js['cells_total']}",
+                       "significant misses": str(js["goodput_misses_significant"])})
     rep.heading("Over the grid")
     rep.table(summary, caption="Mean over cells (each cell weighs the same)")
 

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from loadwise.report.document import Report
-from loadwise.report.format import number
+from loadwise.report.format import number, percent
 
 
 def build_report(table: pd.DataFrame, config: dict[str, Any]) -> Report:
@@ -24,6 +24,17 @@ def build_report(table: pd.DataFrame, config: dict[str, Any]) -> Report:
         "chosen server's running + waiting requests at dispatch; idle share is the share of dispatches "
         "with queue depth < 3."
     )
+    worst = table.loc[table["goodput"].idxmin()]
+    best = table.loc[table["goodput"].idxmax()]
+    rep.summarize(
+        f"Router {config['router']} keeps a mean goodput of {number(table['goodput'].mean())} over the "
+        f"{len(table)} cells; it is best at rate {number(best['rate'])} req/min and budget {number(best['budget'])} s "
+        f"({number(best['goodput'])}) and worst at rate {number(worst['rate'])} req/min and budget "
+        f"{number(worst['budget'])} s ({number(worst['goodput'])}, violation rate {percent(worst['violation_rate'])}).",
+        table.groupby("rate", as_index=False)[["goodput", "violation_rate", "mean_latency"]].mean().rename(
+            columns={"rate": "rate (req/min)", "violation_rate": "violation rate", "mean_latency": "mean latency (s)"}),
+        next_step="telemetry.parquet is what `loadwise audit RUN_DIR` reads to check the grid covers every load regime",
+        key={"answer": f"mean goodput {number(table['goodput'].mean())}"})
     for metric, caption in (("goodput", "Goodput by rate (rows) and budget (columns)"),
                             ("violation_rate", "Budget violation rate"),
                             ("mean_latency", "Mean workflow latency, s")):

@@ -11,8 +11,8 @@ import pandas as pd
 
 from loadwise.evaluate import Evaluator
 from loadwise.report.document import Report
-from loadwise.report.format import number
-from loadwise.report.validation import add_validation
+from loadwise.report.format import number, with_ci
+from loadwise.report.validation import add_validation, validation_headline
 from loadwise.systems.base import family
 from loadwise.tuning.named import PREDICTED_ROBUST_SHIFTS
 from loadwise.tuning.tuner import TrialRecord, Tuner
@@ -25,7 +25,7 @@ def tune_report(tuner: Tuner, evaluator: Evaluator, records: list[TrialRecord], 
     s, ev = tuner.settings, evaluator
     best = tuner.best()
     report = Report(f"Robust tune: {tuner.system.name} on {tuner.scenario_set.name}")
-    report.heading("Summary")
+    report.heading("The search")
     counts = pd.Series([(r.stage, r.state) for r in records]).value_counts() if records else pd.Series(dtype=int)
     stage_lines = []
     for k, stage in enumerate(tuner.schedule.stages):
@@ -51,8 +51,11 @@ def tune_report(tuner: Tuner, evaluator: Evaluator, records: list[TrialRecord], 
     report.heading("Best config")
     if best is None:
         report.paragraph("No config completed the full scenario set.")
+        report.summarize("No config completed the full scenario set, so there is no recommendation yet.",
+                         next_step="`loadwise tune --resume RUN_DIR --trials N` continues the search")
         return report
     config, value, ci = best
+    _summarize(report, tuner, config, value, ci, validation)
     ci_text = f" ± {number(ci, 4)}" if math.isfinite(ci) else ""
     report.paragraph(f"Best on the full set during search: {tuner.objective.name} = {number(value, 5)}{ci_text} "
                      "(95 % CI from Σ wᵢ² sᵢ²/nᵢ; search values are optimistic, see validation).")
@@ -86,6 +89,22 @@ def tune_report(tuner: Tuner, evaluator: Evaluator, records: list[TrialRecord], 
              "runs": sum(r.replicates.values()), **r.config} for r in sorted(records, key=lambda r: r.number)]
     report.table(pd.DataFrame(rows), digits=4)
     return report
+
+
+def _summarize(report: Report, tuner: Tuner, config: Mapping[str, Any], value: float, ci: float,
+               validation: ValidationResult | None) -> None:
+    name = tuner.objective.name
+    knobs = ", ".join(f"{k} = {number(v, 4)}" for k, v in config.items())
+    answer = (f"Recommended config: {knobs} ({name} = {with_ci(value, ci, 4, 'one replicate per scenario')} "
+              "on the full scenario set during the search).")
+    table, key = pd.DataFrame([config]), {"answer": knobs}
+    if validation is not None:
+        checked, table, key = validation_headline(validation, name, best="robust-best")
+        answer += " " + checked
+        key["answer"] = knobs
+    report.summarize(answer, table, next_step="result.json holds the best config; `loadwise validate RUN_DIR` "
+                     "re-checks it on more fresh seeds; `optuna-dashboard sqlite:///RUN_DIR/study.db` opens the "
+                     "search", key=key)
 
 
 def _side_by_side(tuner: Tuner, robust: Mapping[str, Any], published: Mapping[str, Any] | None,
