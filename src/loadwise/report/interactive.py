@@ -100,7 +100,8 @@ def _label(artist: Any) -> str:
 
 
 def _line_trace(line: Any) -> dict[str, Any]:
-    x, y = (np.asarray(v, dtype=float) for v in line.get_data())
+    xy = np.asarray(line.get_xydata(), dtype=float)  # categories already turned into their axis positions
+    x, y = xy[:, 0], xy[:, 1]
     marker = line.get_marker()
     has_line = line.get_linestyle() not in ("None", "none", "", " ")
     has_marker = marker not in (None, "None", "none", "", " ")

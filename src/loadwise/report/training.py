@@ -21,7 +21,8 @@ def training_report(history: Sequence[dict[str, Any]], config: dict[str, Any], e
                       next_step="`loadwise router train --out RUN_DIR` resumes the training")
         return rep
     frame = pd.DataFrame([{k: v for k, v in line.items() if not isinstance(v, (list, dict))} for line in history])
-    frame.insert(0, "epoch", range(1, len(frame) + 1))
+    if "epoch" not in frame.columns:
+        frame.insert(0, "epoch", range(1, len(frame) + 1))
     last = frame.iloc[-1]
     tail = frame.tail(max(1, len(frame) // 5))
     rep.summarize(
