@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browser import HEIGHT, MISSING, WIDTH, Browser  # noqa: E402
+from browser import HEIGHT, MISSING, WIDTH, Browser
 
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING or "browser present")
 
