@@ -16,13 +16,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from loadwise.app.rundir import new_run_dir, write_run_info
+from loadwise.app.rundir import new_run_dir, note_unfinished, read_run_info, write_run_info
+from loadwise.files import read_json, write_json
 from loadwise.report.document import Report
 from loadwise.report.format import number
 from loadwise.report.router import build_report as build_router_report
 from loadwise.rl.evaluate import HEURISTICS
 
 SECTION_FILE = "section.pickle"
+TIMINGS_FILE = "timings.json"  # seconds per finished step, by folder name
 
 
 @dataclass(frozen=True)
@@ -211,35 +213,52 @@ def demo(out: str | Path | None = None, seed: int = 0, log: Callable[[str], None
     """Run every demo step not finished yet in `out`; return the combined HTML report's path."""
     run_dir = new_run_dir("demo", out)
     write_run_info(run_dir, "demo", {"seed": seed, "steps": [s.name for s in STEPS]})
-    report = Report("loadwise demo")
-    report.paragraph(
-        "Each section below is one part of loadwise run on embedded defaults; every step's own "
-        "run folder (data, study, telemetry, full report) is a sub-folder of this one."
-    )
-    timings, sections = [], []
+    timings = _timings(run_dir)
     for i, step in enumerate(STEPS, 1):
         folder = run_dir / step.name
         folder.mkdir(exist_ok=True)
         saved = folder / SECTION_FILE
         if saved.is_file():
             log(f"[{i}/{len(STEPS)}] {step.title}: done in an earlier run, reusing it")
-            section = pickle.loads(saved.read_bytes())
-            seconds = float("nan")
         else:
             log(f"[{i}/{len(STEPS)}] {step.title} ...")
             start = time.perf_counter()
             section = step.run(folder, seed)
-            seconds = time.perf_counter() - start
+            timings[step.name] = time.perf_counter() - start
             section.write(folder)
             tmp = saved.with_suffix(".tmp")
             tmp.write_bytes(pickle.dumps(section))
             tmp.replace(saved)
-            log(f"      finished in {number(seconds)} s")
-        timings.append({"step": step.title, "folder": step.name, "seconds": seconds})
-        sections.append(section)
-        report.extend(section)
-    _summarize(report, [(step.title, s) for step, s in zip(STEPS, sections)])
+            write_json(run_dir / TIMINGS_FILE, timings)
+            log(f"      finished in {number(timings[step.name])} s")
+    return render(run_dir)["html"]
+
+
+def render(run_dir: str | Path) -> dict[str, Path]:
+    """Write the combined report from each finished step's saved section and the step timings;
+    steps not finished yet are named in the Summary."""
+    run_dir = Path(run_dir)
+    read_run_info(run_dir, "demo")
+    report = Report("loadwise demo")
+    report.paragraph(
+        "Each section below is one part of loadwise run on embedded defaults; every step's own "
+        "run folder (data, study, telemetry, full report) is a sub-folder of this one."
+    )
+    timings, seconds, sections = [], _timings(run_dir), []
+    for step in STEPS:
+        saved = run_dir / step.name / SECTION_FILE
+        if saved.is_file():
+            section = pickle.loads(saved.read_bytes())
+            sections.append((step.title, section))
+            report.extend(section)
+        timings.append({"step": step.title, "folder": step.name, "seconds": seconds.get(step.name, float("nan"))})
+    _summarize(report, sections)
+    if len(sections) < len(STEPS):
+        note_unfinished(report, f"{len(sections)} of {len(STEPS)} steps finished", f"loadwise demo --out {run_dir}")
     report.heading("Time per step")
     report.table(pd.DataFrame(timings))
-    paths = report.write(run_dir)
-    return paths["html"]
+    return report.write(run_dir)
+
+
+def _timings(run_dir: Path) -> dict[str, float]:
+    return read_json(run_dir / TIMINGS_FILE) if (run_dir / TIMINGS_FILE).is_file() else {}

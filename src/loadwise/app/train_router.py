@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from loadwise.app.progress import make_progress
-from loadwise.app.rundir import new_run_dir, write_run_info
+from loadwise.app.rundir import new_run_dir, read_run_info, write_run_info
 from loadwise.errors import ConfigError
-from loadwise.files import write_json
+from loadwise.files import read_json, write_json
 from loadwise.report.format import number, signed
 from loadwise.report.training import training_report
 from loadwise.rl import checkpoint
@@ -30,6 +30,7 @@ from loadwise.rl.train import Trainer
 from loadwise.systems.agentserve import telemetry
 
 RUN_KIND = "router-train"
+HISTORY_FILE = "history.json"
 
 
 @dataclass
@@ -76,14 +77,22 @@ def train_router(config: TrainConfig, out: str | Path | None = None, progress: b
                 if result.steps is not None:
                     telemetry.write(run_dir / "telemetry" / f"epoch-{epoch:04d}", result.steps, result.workflows)
                 checkpoint.save(run_dir / "checkpoints", trainer.epochs_done, trainer.state())
-                write_json(run_dir / "history.json", trainer.history)
+                write_json(run_dir / HISTORY_FILE, trainer.history)
                 bar.update(task, advance=1, info=summary_info(result.line))
                 if on_epoch is not None:
                     on_epoch(result.line)
     finally:
         torch.set_num_threads(threads)
-    training_report(trainer.history, config.to_dict(), config.epochs).write(run_dir)
+    render(run_dir)
     return TrainRun(run_dir, trainer)
+
+
+def render(run_dir: str | Path) -> dict[str, Path]:
+    """Write the training report from the folder's `history.json` and `run.json` (epochs trained so far)."""
+    run_dir = Path(run_dir)
+    config = read_run_info(run_dir, RUN_KIND)["config"]
+    history = read_json(run_dir / HISTORY_FILE) if (run_dir / HISTORY_FILE).is_file() else []
+    return training_report(history, config, int(config["epochs"])).write(run_dir)
 
 
 def summary_info(line: dict[str, Any]) -> str:

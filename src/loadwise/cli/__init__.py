@@ -23,7 +23,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from loadwise.cli import audit, demo, mq, router, serve, sq, tune
+    from loadwise.cli import audit, demo, mq, report, router, serve, sq, tune
 
     app.add_typer(sq.app, name="sq")
     app.add_typer(mq.app, name="mq")
@@ -32,6 +32,7 @@ def _register() -> None:
     tune.register(app)
     audit.register(app)
     demo.register(app)
+    report.register(app)
 
 
 @app.callback(invoke_without_command=True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from loadwise.evaluate import Evaluator
 from loadwise.report.document import Report
 from loadwise.report.format import number, with_ci
 from loadwise.report.validation import add_validation, validation_headline
@@ -19,26 +19,37 @@ from loadwise.tuning.tuner import TrialRecord, Tuner
 from loadwise.tuning.validation import ValidationResult
 
 
-def tune_report(tuner: Tuner, evaluator: Evaluator, records: list[TrialRecord], validation: ValidationResult | None,
-                slices: pd.DataFrame | None, seconds: float, single_reference: Mapping[str, Any] | None) -> Report:
-    """The report of one tune; `evaluator` counts every simulation of the search, validation and slices."""
-    s, ev = tuner.settings, evaluator
+@dataclass(frozen=True)
+class TuneCounts:
+    """What a finished tune spent: simulations run (`failed` of them failed; `full_length_runs`
+    their cost in full-length runs, warm-ups included), answered from the cache, and wall-clock seconds."""
+
+    simulations: int
+    failed: int | None  # None: not recorded
+    full_length_runs: float
+    cached: int
+    seconds: float
+
+
+def tune_report(tuner: Tuner, records: list[TrialRecord], validation: ValidationResult | None,
+                slices: pd.DataFrame | None, counts: TuneCounts | None, single_reference: Mapping[str, Any] | None,
+                ) -> Report:
+    """The report of one tune; `counts` covers the search, validation and slices (None: the tune did not finish)."""
+    s = tuner.settings
     best = tuner.best()
     report = Report(f"Robust tune: {tuner.system.name} on {tuner.scenario_set.name}")
     report.heading("The search")
-    counts = pd.Series([(r.stage, r.state) for r in records]).value_counts() if records else pd.Series(dtype=int)
+    states = pd.Series([(r.stage, r.state) for r in records]).value_counts() if records else pd.Series(dtype=int)
     stage_lines = []
     for k, stage in enumerate(tuner.schedule.stages):
-        done, dropped = int(counts.get((k, "complete"), 0)), int(counts.get((k, "dropped"), 0))
+        done, dropped = int(states.get((k, "complete"), 0)), int(states.get((k, "dropped"), 0))
         stage_lines.append(f"stage {k} ({stage.label()}): {done} complete, {dropped} dropped by racing")
     racing = f"on (δ = {number(s.delta, 6)})" if s.racing else "off"
     report.bullets([
         (f"objective: {tuner.objective.name} ({tuner.objective.direction}), aggregate {tuner.aggregate} "
          f"over {tuner.scenario_set.describe()}"),
         f"fidelity schedule {tuner.schedule.name}: " + "; ".join(stage_lines),
-        (f"simulations: {ev.executed} run ({ev.failed} failed; {number(ev.executed_cost)} full-length runs' worth, "
-         f"warm-ups included), {ev.reused} answered from the cache; "
-         f"{number(seconds)} s wall-clock"),
+        _simulations(tuner, counts),
         (f"replicates {s.min_replicates}–{s.max_replicates} per scenario, CI tolerance "
          f"{'none' if s.ci_tol is None else f'{number(s.ci_tol, 6)}'}, racing {racing}, "
          f"study seed {s.seed}, constraints: {', '.join(map(str, tuner.constraints)) or 'none'}"),
@@ -89,6 +100,15 @@ def tune_report(tuner: Tuner, evaluator: Evaluator, records: list[TrialRecord], 
              "runs": sum(r.replicates.values()), **r.config} for r in sorted(records, key=lambda r: r.number)]
     report.table(pd.DataFrame(rows), digits=4)
     return report
+
+
+def _simulations(tuner: Tuner, counts: TuneCounts | None) -> str:
+    if counts is None:
+        return (f"simulations: {len(tuner.cache.table())} in the run cache (the tune stopped before it counted "
+                "its simulations and time)")
+    failed = "" if counts.failed is None else f"{counts.failed} failed; "
+    return (f"simulations: {counts.simulations} run ({failed}{number(counts.full_length_runs)} full-length runs' worth, "
+            f"warm-ups included), {counts.cached} answered from the cache; {number(counts.seconds)} s wall-clock")
 
 
 def _summarize(report: Report, tuner: Tuner, config: Mapping[str, Any], value: float, ci: float,
