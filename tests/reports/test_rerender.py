@@ -36,15 +36,15 @@ def run_report(args: list[str], capsys) -> tuple[int, str]:
 @pytest.mark.parametrize("kind", list(PAGES))
 def test_a_deleted_report_is_written_again_from_the_run_folder(kind, reports, capsys):
     folder, stem = reports[kind].parent, PAGES[kind]
-    before = headings(folder / f"{stem}.md")
+    text = (folder / f"{stem}.md").read_text()
     (folder / f"{stem}.md").unlink()
     (folder / f"{stem}.html").unlink()
     code, printed = run_report([str(folder)], capsys)
     assert code == 0 and "report.html" in printed.replace("\n", ""), printed
-    assert headings(folder / f"{stem}.md") == before
+    assert (folder / f"{stem}.md").read_text() == text  # every number comes back from the folder's data
     assert "<h1>" in (folder / f"{stem}.html").read_text()
     if kind != "serve calibrate":  # the fit report has no answer of its own to put first
-        assert before[1] == "## Summary"
+        assert headings(folder / f"{stem}.md")[1] == "## Summary"
 
 
 def test_an_interrupted_tune_reports_its_search_and_how_to_finish(reports, tmp_path):
@@ -123,3 +123,18 @@ def test_open_shows_the_page_in_the_browser(reports, monkeypatch, capsys):
     monkeypatch.setattr("webbrowser.open", opened.append)
     code, _ = run_report([str(reports["router train"].parent), "--open"], capsys)
     assert code == 0 and opened == [reports["router train"].resolve().as_uri()]
+
+
+def test_a_validate_run_folder_of_its_own_is_written_again(reports, tmp_path, capsys):
+    from loadwise.app.validate import validate
+
+    scenarios = reports["tune"].parent.parent / "s.yaml"
+    result = validate(system="mergequeue:batch-bisect", scenarios=scenarios, replicates=2, backend="inline",
+                      configs={"small batches": {"batch_size": 2}, "large batches": {"batch_size": 16}},
+                      baseline="small batches", out=tmp_path / "v", progress=False)
+    before = result.paths["markdown"].read_text()
+    result.paths["markdown"].unlink()
+    result.paths["html"].unlink()
+    code, printed = run_report([str(tmp_path / "v")], capsys)
+    assert code == 0 and "validation.html" in printed.replace("\n", "")
+    assert result.paths["markdown"].read_text() == before  # every number comes back from validation.json
