@@ -3,8 +3,9 @@
 The run folder holds `run.json` (the resolved settings, scenario set and fidelity
 stages, so that a resume runs exactly the same search), `study.db` (the default
 storage: Optuna's studies and the run cache), `runs.parquet` (every simulation),
-`result.json` (the best config, the counts, the validation and the slices),
-`validation.csv` and the report, which `render` writes from these files alone. Every input is checked before
+`result.json` (the best config, the counts, the validation and the slices; written
+last, so a folder without it holds an unfinished tune), `validation.csv` and the
+report, which `render` writes from these files alone. Every input is checked before
 anything is created or started, so a bad one leaves no folder behind.
 """
 
@@ -208,6 +209,7 @@ def tune(
     try:
         run_dir = new_run_dir("tune", out) if resume is None else Path(resume)
         write_run_info(run_dir, "tune", {**asdict(settings), **extras})
+        (run_dir / RESULT_FILE).unlink(missing_ok=True)  # a resumed tune is unfinished until it writes it again
         # a resumed tune that owns its storage replays its search from the cache (Tuner._forget_trials)
         tuner = Tuner(settings, settings.storage or study_storage(run_dir), system_obj, scenario_set, schedule,
                       replay=resume is not None and settings.storage is None)
