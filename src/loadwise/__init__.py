@@ -3,7 +3,7 @@
 Every verb is importable from the top level — `loadwise.tune`, `loadwise.validate`,
 `loadwise.sweep`, `loadwise.calibrate`, `loadwise.train_router`,
 `loadwise.evaluate_router`, `loadwise.audit`, `loadwise.mq_run`, `loadwise.mq_compare`,
-`loadwise.demo`, and the gateway's `loadwise.serve_router`, `loadwise.emulate`,
+`loadwise.demo`, `loadwise.render_report` (any run folder's report, again), and the gateway's `loadwise.serve_router`, `loadwise.emulate`,
 `loadwise.loadtest` — together with
 `get_system` and the scenario types. They are loaded on first use, so that importing
 loadwise, or starting the CLI, does not pull in numba, torch or Ray; editors and type
@@ -29,6 +29,7 @@ _API = {
     "mq_run": "loadwise.app.mergequeue",
     "mq_compare": "loadwise.app.mergequeue",
     "demo": "loadwise.app.demo",
+    "render_report": "loadwise.app.report",
     "serve_router": "loadwise.app.serve_gateway",
     "emulate": "loadwise.app.serve_gateway",
     "loadtest": "loadwise.app.loadtest",
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from loadwise.app.evaluate_router import evaluate_router
     from loadwise.app.loadtest import loadtest
     from loadwise.app.mergequeue import mq_compare, mq_run
+    from loadwise.app.report import render_report
     from loadwise.app.serve_gateway import emulate, serve_router
     from loadwise.app.sweep import sweep
     from loadwise.app.train_router import train_router
@@ -58,7 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RateBudgetGrid", "Scenario", "ScenarioSet", "TrainConfig", "__version__", "audit", "calibrate", "demo",
-    "emulate", "evaluate_router", "get_system", "loadtest", "mq_compare", "mq_run", "serve_router", "sweep",
+    "emulate", "evaluate_router", "get_system", "loadtest", "mq_compare", "mq_run", "render_report", "serve_router", "sweep",
     "train_router", "tune", "validate",
 ]
 

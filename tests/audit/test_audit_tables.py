@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from loadwise.report.format import number
 from loadwise.systems.agentserve import telemetry
 
 
@@ -56,8 +57,8 @@ def test_json_holds_the_table_numbers(tiered_folder, tmp_path):
     assert data["summary"]["q1_rates"] == result.findings["summary"]["q1_rates"]
     # the report carries the same numbers and embeds its four figures
     md = (tmp_path / "out" / "report.md").read_text()
-    assert f"{result.tables.by_rate['mean_queue'].iloc[0]:.3g}" in md
+    assert number(result.tables.by_rate["mean_queue"].iloc[0]) in md
     html = (tmp_path / "out" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 4
+    assert html.count('<figure class="chart"') == 4  # interactive twins of the four PNGs
     for name in ("queue_vs_rate", "violation_heatmap", "model_mix_by_rate", "strategy_mix_by_rate"):
         assert (tmp_path / "out" / f"{name}.png").stat().st_size > 1000

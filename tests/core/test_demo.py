@@ -82,4 +82,4 @@ def test_the_real_demo_runs_end_to_end(tmp_path):
         assert (tmp_path / "demo" / step.name / demo.SECTION_FILE).is_file(), step.name
     for title in ("Submit queue", "Robust tuning", "Serving simulator", "Router", "Scenario audit", "Gateway"):
         assert f"## {title}" in text
-    assert 'src="data:image/png;base64,' in report.read_text()
+    assert '<figure class="chart"' in report.read_text()

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from loadwise.app.progress import make_progress
-from loadwise.app.rundir import new_run_dir, write_run_info
+from loadwise.app.rundir import new_run_dir, not_written, read_run_info, write_run_info
 from loadwise.auditing.inputs import load_telemetry
 from loadwise.auditing.pipeline import AuditOptions, AuditResult, run_audit
 from loadwise.auditing.verify import verify_rates
-from loadwise.files import write_json
+from loadwise.errors import ConfigError
+from loadwise.files import read_json, write_json
 from loadwise.report.audit import audit_report, audit_summary, probe_reason
 from loadwise.systems.agentserve.telemetry import Telemetry
 
@@ -65,7 +66,8 @@ def audit(
                 result, router=router, workflows=verify_workflows, seed=seed, profiles=profiles,
                 on_progress=lambda done, total: bar.update(task, completed=done, total=total))
     _add_sentences(result)
-    result.config = {"telemetry": data.source, "rates_target": rates_target, "budgets_target": budgets_target,
+    source = Path(data.source).resolve() if Path(data.source).exists() else data.source  # re-rendered from anywhere
+    result.config = {"telemetry": str(source), "rates_target": rates_target, "budgets_target": budgets_target,
                      "regimes": regimes if isinstance(regimes, (str, type(None))) else dict(regimes),
                      "mapping": mapping, "alpha": alpha, "violation_limit": violation_limit,
                      "epoch_seconds": epoch_seconds, "verify": verify, "router": router,
@@ -86,12 +88,37 @@ def audit_run(run_dir: str | Path, out: str | Path, **options: Any) -> AuditResu
 def write(result: AuditResult, out: str | Path | None = None) -> dict[str, Path]:
     """Write report.md, report.html, the PNG figures, audit.json and run.json into `out`
     (default: a new runs/audit-<time> folder); record the report and paths on `result`."""
-    report = audit_report(result)
     folder = new_run_dir(RUN_KIND, out)
-    paths = report.write(folder)
-    paths["json"] = folder / AUDIT_FILE
-    write_json(paths["json"], _plain(result.findings))
+    write_json(folder / AUDIT_FILE, _plain(result.findings))
     write_run_info(folder, RUN_KIND, result.config)
+    return _write_report(result, folder)
+
+
+def render(run_dir: str | Path) -> dict[str, Path]:
+    """Write the audit's report again: the audit of the telemetry `run.json` names, with the same
+    options, and the verification simulations `audit.json` kept (they are not run again)."""
+    run_dir = Path(run_dir)
+    config = read_run_info(run_dir, RUN_KIND)["config"]
+    if not (run_dir / AUDIT_FILE).is_file():
+        raise not_written(run_dir, AUDIT_FILE, "loadwise audit TELEMETRY --out RUN_DIR")
+    if not Path(config["telemetry"]).exists():
+        raise ConfigError("run_dir", f"{run_dir}: the telemetry it audited ({config['telemetry']}) is not there any more")
+    options = AuditOptions(rates_target=config["rates_target"], budgets_target=config["budgets_target"],
+                           regimes=config["regimes"], alpha=config["alpha"], violation_limit=config["violation_limit"],
+                           epoch_seconds=config["epoch_seconds"])
+    result = run_audit(load_telemetry(config["telemetry"], config["mapping"]), options)
+    verification = read_json(run_dir / AUDIT_FILE).get("verification")
+    if verification is not None:
+        result.findings["verification"] = verification
+    _add_sentences(result)
+    result.config = config
+    return _write_report(result, run_dir)
+
+
+def _write_report(result: AuditResult, folder: Path) -> dict[str, Path]:
+    """report.md, report.html and the PNG figures into `folder`; record the report and paths on `result`."""
+    report = audit_report(result)
+    paths = {**report.write(folder), "json": folder / AUDIT_FILE}
     result.report, result.paths = report, paths
     return paths
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadwise.app.rundir import new_run_dir, write_run_info
+from loadwise.app.rundir import new_run_dir, not_written, read_run_info, write_run_info
 from loadwise.auditing.inputs import load_telemetry
-from loadwise.files import write_json, write_text
+from loadwise.files import read_json, write_json, write_text
 from loadwise.report.calibration import calibration_report
 from loadwise.systems.agentserve.calibration import Calibration, fit_profiles
 from loadwise.systems.agentserve.profiles import Profiles, load_profiles, profiles_yaml
@@ -38,6 +38,17 @@ def calibrate(telemetry: str | Path, out: str | Path | None = None,
         "latency_by_load": fit.latency_by_load.to_dict(orient="records"),
         "accuracy": fit.accuracy.to_dict(orient="records"),
         "notes": fit.notes,
+        "telemetry_rows": len(data.steps),
+        "telemetry_format": data.format,
     })
-    calibration_report(fit, str(telemetry), data).write(run_dir)
+    render(run_dir)
     return fit, run_dir
+
+
+def render(run_dir: str | Path) -> dict[str, Path]:
+    """Write the fit report from the folder's `fit.json` and `run.json`."""
+    run_dir = Path(run_dir)
+    source = read_run_info(run_dir, RUN_KIND)["config"]["telemetry"]
+    if not (run_dir / FIT_FILE).is_file():
+        raise not_written(run_dir, FIT_FILE, "loadwise serve calibrate TELEMETRY --out RUN_DIR")
+    return calibration_report(read_json(run_dir / FIT_FILE), source).write(run_dir)

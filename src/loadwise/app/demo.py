@@ -17,14 +17,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from loadwise.app.rundir import RUN_FILE, new_run_dir, read_run_info, write_run_info
+from loadwise.app.rundir import RUN_FILE, new_run_dir, note_unfinished, read_run_info, write_run_info
 from loadwise.errors import ConfigError
 from loadwise.files import read_json, write_json
 from loadwise.report.document import Report
+from loadwise.report.format import number
 from loadwise.report.router import build_report as build_router_report
 from loadwise.rl.evaluate import HEURISTICS
 
 SECTION_FILE = "section.json"
+TIMINGS_FILE = "timings.json"  # seconds per finished step, by folder name
 
 
 @dataclass(frozen=True)
@@ -68,31 +70,34 @@ def submit_queue_step(folder: Path, seed: int) -> Report:
     section.paragraph(
         "One full-length run (252 warm-up + 5040 measured ticks) per scenario at the published "
         f"simulator defaults (resources 74, maxbatch 684, maxk 12, kdiv 5, flaketol 0.0767), seed {seed}. "
-        f"Weighted classic objective: {weighted:,.1f}."
+        f"Weighted classic objective: {number(weighted)}."
     )
-    section.table(table, caption="Classic and ground-truth metrics per scenario", floatfmt="{:.4g}")
+    section.table(table, caption="Classic and ground-truth metrics per scenario", digits=4)
     return section
 
 
 def robust_tune_step(folder: Path, seed: int) -> Report:
     """A short robust tune of the submit queue across the seed's five weighted scenarios."""
     from loadwise.app.tune import demo_tune
-    from loadwise.report.validation import add_validation
+    from loadwise.report.validation import add_validation, validation_headline
 
     result = demo_tune(folder / "tune", progress=False, seed=seed)
     section = Report("Robust tuning: the submit queue across the seed's five weighted scenarios")
     section.paragraph(
         f"{len(result.trials)} trials on the seed's progressive-fidelity schedule, {result.simulations} simulations "
-        f"({result.cached} reused from the run cache) in {result.seconds:.0f} s. The reported best was evaluated "
+        f"({result.cached} reused from the run cache) in {number(result.seconds, 4)} s. The reported best was evaluated "
         "on the full scenario set at full length; the validation below re-runs it and the published configs "
         "on fresh seeds never used in the search. Full report (history, importance, slices): "
         f"{result.report.get('html', '-')}."
     )
     if result.best_config is not None:
         best = pd.DataFrame([{**result.best_config, "objective": result.best_value, "± 95% CI": result.best_ci}])
-        section.table(best, caption="Best configuration found (full scenario set)", floatfmt="{:.4g}")
+        section.table(best, caption="Best configuration found (full scenario set)", digits=4)
     if result.validation is not None:
         add_validation(section, result.validation)
+        answer, table, key = validation_headline(result.validation, "developer-hours per 1000 changes",
+                                                 best="robust-best")
+        section.summarize(answer, table, next_step=f"{result.run_dir / 'result.json'} holds the tuned config", key=key)
     return section
 
 
@@ -135,9 +140,9 @@ def serving_sweep_step(folder: Path, seed: int) -> Report:
         "telemetry and full report."
     )
     goodput = both.pivot_table(index=["rate"], columns=["router", "budget"], values="goodput")
-    goodput.columns = [f"{r} @ {b:g} s" for r, b in goodput.columns]
+    goodput.columns = [f"{r} @ {number(b, 6)} s" for r, b in goodput.columns]
     section.table(goodput, caption="Goodput by rate (rows), router and budget (columns)", index=True)
-    section.table(both[["router", *columns]], caption="Every cell", floatfmt="{:.3g}")
+    section.table(both[["router", *columns]], caption="Every cell")
     return section
 
 
@@ -210,6 +215,17 @@ STEPS: list[DemoStep] = [
 ]
 
 
+def _summarize(report: Report, sections: list[tuple[str, Report]]) -> None:
+    """The demo's answer first: each step's headline (its Summary's key row) in one table."""
+    rows = [{"step": title, **section.summary.key} for title, section in sections
+            if section.summary is not None and section.summary.key]
+    sentences = [f"{title}: " + "; ".join(f"{k} {v}" if k != "answer" else v for k, v in section.summary.key.items())
+                 + "." for title, section in sections if section.summary is not None and section.summary.key]
+    report.summarize(" ".join(sentences) or "No step has finished yet.",
+                     pd.DataFrame(rows).fillna("") if rows else None,
+                     next_step="each step's folder holds its own run folder and full report (report.html)")
+
+
 def demo(out: str | Path | None = None, seed: int = 0, log: Callable[[str], None] = print) -> Path:
     """Run every demo step not finished yet in `out`; return the combined HTML report's path."""
     if out is not None and (Path(out) / RUN_FILE).is_file():  # a resume: with the seed it started with
@@ -219,33 +235,52 @@ def demo(out: str | Path | None = None, seed: int = 0, log: Callable[[str], None
                                       "seed, or choose another folder")
     run_dir = new_run_dir("demo", out)
     write_run_info(run_dir, "demo", {"seed": seed, "steps": [s.name for s in STEPS]})
-    report = Report("loadwise demo")
-    report.paragraph(
-        "Each section below is one part of loadwise run on embedded defaults; every step's own "
-        "run folder (data, study, telemetry, full report) is a sub-folder of this one."
-    )
-    timings = []
+    timings = _timings(run_dir)
     for i, step in enumerate(STEPS, 1):
         folder = run_dir / step.name
         folder.mkdir(exist_ok=True)
         section = _saved_section(folder)
         if section is not None:
             log(f"[{i}/{len(STEPS)}] {step.title}: done in an earlier run, reusing it")
-            seconds = float("nan")
         else:
             log(f"[{i}/{len(STEPS)}] {step.title} ...")
             start = time.perf_counter()
             section = step.run(folder, seed)
-            seconds = time.perf_counter() - start
+            timings[step.name] = time.perf_counter() - start
             section.write(folder)
+            write_json(run_dir / TIMINGS_FILE, timings)
             write_json(folder / SECTION_FILE, section.to_data())  # last: the step is finished
-            log(f"      finished in {seconds:.1f} s")
-        timings.append({"step": step.title, "folder": step.name, "seconds": seconds})
-        report.extend(section)
+            log(f"      finished in {number(timings[step.name])} s")
+    return render(run_dir)["html"]
+
+
+def render(run_dir: str | Path) -> dict[str, Path]:
+    """Write the combined report from each finished step's saved section and the step timings;
+    steps not finished yet are named in the Summary."""
+    run_dir = Path(run_dir)
+    read_run_info(run_dir, "demo")
+    report = Report("loadwise demo")
+    report.paragraph(
+        "Each section below is one part of loadwise run on embedded defaults; every step's own "
+        "run folder (data, study, telemetry, full report) is a sub-folder of this one."
+    )
+    timings, seconds, sections = [], _timings(run_dir), []
+    for step in STEPS:
+        section = _saved_section(run_dir / step.name)
+        if section is not None:
+            sections.append((step.title, section))
+            report.extend(section)
+        timings.append({"step": step.title, "folder": step.name, "seconds": seconds.get(step.name, float("nan"))})
+    _summarize(report, sections)
+    if len(sections) < len(STEPS):
+        note_unfinished(report, f"{len(sections)} of {len(STEPS)} steps finished", f"loadwise demo --out {run_dir}")
     report.heading("Time per step")
-    report.table(pd.DataFrame(timings), floatfmt="{:.1f}")
-    paths = report.write(run_dir)
-    return paths["html"]
+    report.table(pd.DataFrame(timings))
+    return report.write(run_dir)
+
+
+def _timings(run_dir: Path) -> dict[str, float]:
+    return read_json(run_dir / TIMINGS_FILE) if (run_dir / TIMINGS_FILE).is_file() else {}
 
 
 def _saved_section(folder: Path) -> Report | None:

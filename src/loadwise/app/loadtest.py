@@ -19,12 +19,13 @@ from typing import Any
 import pandas as pd
 
 from loadwise.app.progress import make_progress
-from loadwise.app.rundir import new_run_dir, read_run_info, write_run_info
+from loadwise.app.rundir import new_run_dir, not_written, note_unfinished, read_run_info, write_run_info
 from loadwise.errors import ConfigError
 from loadwise.files import read_json, write_json, write_text
 from loadwise.gateway.asgi import run as run_async
 from loadwise.gateway.compare import compare
 from loadwise.gateway.loadtest import PLANNERS, LoadTestOptions, fetch_info, run_cell
+from loadwise.report.format import number
 from loadwise.report.loadtest import build_report
 from loadwise.scenarios.grid import cell_label
 from loadwise.systems.agentserve import telemetry
@@ -34,6 +35,7 @@ from loadwise.systems.agentserve.simulator import Cell
 
 RUN_KIND = "router-loadtest"
 CELL_FILE = "metrics.json"
+COMPARISON_FILE = "comparison.json"
 METRICS = ("goodput", "accuracy", "violation_rate", "violation_rate_excl_decision", "mean_latency",
            "p95_latency", "cost_ratio", "mean_queue", "idle_share", "mean_step_latency", "steps", "workflows",
            "errors", "retried", "arrival_lag_p95")
@@ -124,7 +126,7 @@ def loadtest(gateway: str, rates: Sequence[float], budgets: Sequence[float], wor
                 telemetry.write(folder, run.steps, run.workflows)
                 saved = {"row": _row(label, cell, run.metrics, run.seconds), "errors": run.errors}
                 write_json(folder / CELL_FILE, saved)  # last: the cell is complete
-                bar.update(task, info=f"goodput {run.metrics['goodput']:.3f}, {run.seconds:.0f} s")
+                bar.update(task, info=f"goodput {number(run.metrics['goodput'], 4)}, {number(run.seconds, 4)} s")
             rows.append(saved["row"])
             frames.append((cell.rate, cell.budget, telemetry.load(folder).workflows))
     table = pd.DataFrame(rows)
@@ -133,9 +135,29 @@ def loadtest(gateway: str, rates: Sequence[float], budgets: Sequence[float], wor
     if compare_sim:
         comparison, pooled = _compare(cells, seed, prof, str(router_label), frames)
         write_text(run_dir / "comparison.csv", comparison.to_csv(index=False))
-        write_json(run_dir / "comparison.json", {"cells": comparison.to_dict(orient="records"), "pooled": pooled})
-    report = build_report(table, {**settings, "run_dir": str(run_dir)}, comparison, pooled).write(run_dir)
-    return LoadTestResult(table, comparison, pooled, run_dir, report, settings)
+        write_json(run_dir / COMPARISON_FILE, {"cells": comparison.to_dict(orient="records"), "pooled": pooled})
+    return LoadTestResult(table, comparison, pooled, run_dir, render(run_dir), settings)
+
+
+def render(run_dir: str | Path) -> dict[str, Path]:
+    """Write the load test's report from `run.json`, each finished cell's `metrics.json` and
+    `comparison.json` (with `--compare-sim`); a load test stopped early reports the cells it finished."""
+    run_dir = Path(run_dir)
+    settings = read_run_info(run_dir, RUN_KIND)["config"]
+    files = [run_dir / "cells" / cell_label(float(r), float(b)) / CELL_FILE
+             for r in settings["rates"] for b in settings["budgets"]]
+    rows = [read_json(f)["row"] for f in files if f.is_file()]
+    command = f"loadwise router loadtest --gateway URL --out {run_dir} (with the same settings)"
+    if not rows:
+        raise not_written(run_dir, "its first cell", command)
+    comparison = pooled = None
+    if (run_dir / COMPARISON_FILE).is_file():
+        saved = read_json(run_dir / COMPARISON_FILE)
+        comparison, pooled = pd.DataFrame(saved["cells"]), saved["pooled"]
+    report = build_report(pd.DataFrame(rows), {**settings, "run_dir": str(run_dir)}, comparison, pooled)
+    if len(rows) < len(files):
+        note_unfinished(report, f"{len(rows)} of {len(files)} cells finished", command)
+    return report.write(run_dir)
 
 
 def _compare(cells: list[Cell], seed: int, profiles, router_label: str, frames) -> tuple[pd.DataFrame, dict]:

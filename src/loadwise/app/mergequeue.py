@@ -31,7 +31,7 @@ import optuna
 import pandas as pd
 
 from loadwise.app.progress import make_progress, task_callback
-from loadwise.app.rundir import RUN_FILE, new_run_dir, read_run_info, study_storage, write_run_info
+from loadwise.app.rundir import RUN_FILE, new_run_dir, not_written, read_run_info, study_storage, write_run_info
 from loadwise.app.tune import tune
 from loadwise.errors import ConfigError
 from loadwise.evaluate import Evaluator, InlineBackend, RunCache, make_backend
@@ -55,6 +55,7 @@ from loadwise.tuning.racing import StagePlan
 from loadwise.tuning.stats import ci_half_width, sample_stats
 
 RUN_KIND = "mq-compare"
+RUNS_FILE = "runs.parquet"
 DEFAULTS = " defaults"  # the label suffix of a strategy's product defaults
 BACKENDS = ("local", "ray", "inline")
 # the metrics the comparison shows per strategy and scenario (validation means)
@@ -180,7 +181,36 @@ def mq_compare(
              for name in strategies if MergeQueue(name).knobs]
     configs = {t.strategy: t.config for t in tunes}
     runs = _validate(strategies, configs, scenario_set, replicates, seed, run_dir, jobs, backend, progress)
-    return _compare(run_dir, scenario_set, runs, configs, tunes, replicates, settings)
+    runs.to_parquet(run_dir / RUNS_FILE, index=False)
+    comparison = _compare(run_dir, scenario_set, runs, tunes, replicates)
+    comparison.table.to_csv(run_dir / "comparison.csv", index=False)
+    summary = comparison.validation.summary.set_index("config")
+    winner, effective = comparison.winner, comparison.configs
+    write_json(run_dir / "result.json", {
+        "winner": winner, "strategy": comparison.strategy, "config": effective[winner],
+        "objective": float(summary.loc[winner, "objective"]), "ci95": _finite(summary.loc[winner, "ci95"]),
+        "configs": {label: {"config": effective[label], "objective": float(row["objective"]),
+                            "ci95": _finite(row["ci95"]), "diff_vs_winner": _finite(row["diff_vs_baseline"]),
+                            "diff_ci95": _finite(row["diff_ci95"]), "p_value": _finite(row["p_value"])}
+                    for label, row in summary.iterrows()},
+        "next_command": comparison.next_command,
+    })
+    comparison.report = render(run_dir)
+    return comparison
+
+
+def render(run_dir: str | Path) -> dict[str, Path]:
+    """Write the comparison's report from its folder: `run.json`, each strategy's tune `result.json`
+    and the validation runs (`runs.parquet`)."""
+    run_dir = Path(run_dir)
+    settings = read_run_info(run_dir, RUN_KIND)["config"]
+    scenario_set = scenario_set_from_data(settings["scenario_set"], f"{run_dir / RUN_FILE}: scenario_set")
+    command = f"loadwise mq compare --out {run_dir}"
+    if not (run_dir / RUNS_FILE).is_file():  # written after every tune finished
+        raise not_written(run_dir, f"the validation runs ({RUNS_FILE})", command)
+    tunes = [_tune_result(name, run_dir / name) for name in settings["strategies"] if MergeQueue(name).knobs]
+    comparison = _compare(run_dir, scenario_set, pd.read_parquet(run_dir / RUNS_FILE), tunes, settings["replicates"])
+    return compare_report(comparison, scenario_set, settings).write(run_dir)
 
 
 def _check_compare(trials: int, strategies: Sequence[str], replicates: int, seed: int) -> None:
@@ -205,9 +235,14 @@ def _tuned(name: str, scenario_set: ScenarioSet, settings: Mapping[str, Any], fo
         else:
             tune(f"mergequeue:{name}", scenario_set, settings["trials"], fidelity=settings["fidelity"],
                  seed=settings["seed"], budget=settings["budget"], out=folder, **common)
-    result = read_json(folder / "result.json")
-    if result["best_config"] is None:
+    if read_json(folder / "result.json")["best_config"] is None:
         raise ConfigError("trials", f"the {name} tune finished no trial on the full scenario set; give more trials")
+    return _tune_result(name, folder)
+
+
+def _tune_result(name: str, folder: Path) -> StrategyTune:
+    """A strategy's finished tune, from its `result.json`."""
+    result = read_json(folder / "result.json")
     return StrategyTune(name, result["best_config"], result["trials"], result["simulations"],
                         result["search_seconds"], folder)
 
@@ -243,8 +278,10 @@ def _validate(strategies: Sequence[str], configs: Mapping[str, Mapping[str, Any]
     return pd.DataFrame(rows)
 
 
-def _compare(run_dir: Path, scenario_set: ScenarioSet, runs: pd.DataFrame, configs: Mapping[str, Mapping[str, Any]],
-             tunes: list[StrategyTune], replicates: int, settings: Mapping[str, Any]) -> Comparison:
+def _compare(run_dir: Path, scenario_set: ScenarioSet, runs: pd.DataFrame, tunes: list[StrategyTune],
+             replicates: int) -> Comparison:
+    """Every config's validation runs, paired against the winner: the comparison the report shows."""
+    configs = {t.strategy: t.config for t in tunes}
     objective = MergeQueue().objectives["default"]
     mean = Aggregate.parse("mean")
     weights = scenario_set.weights
@@ -267,22 +304,8 @@ def _compare(run_dir: Path, scenario_set: ScenarioSet, runs: pd.DataFrame, confi
     own_alternative = paired([winner, other], other) if other in values else None
     table = _scenario_table(runs, weights)
     command = _next_command(strategy, effective[winner] if winner == strategy else {})
-    runs.to_parquet(run_dir / "runs.parquet", index=False)
-    table.to_csv(run_dir / "comparison.csv", index=False)
-    comparison = Comparison(run_dir, winner, strategy, effective[winner], validation, own_alternative, effective,
-                            table, tunes, command)
-    comparison.report = compare_report(comparison, scenario_set, settings).write(run_dir)
-    summary = validation.summary.set_index("config")
-    write_json(run_dir / "result.json", {
-        "winner": winner, "strategy": strategy, "config": effective[winner],
-        "objective": float(summary.loc[winner, "objective"]), "ci95": _finite(summary.loc[winner, "ci95"]),
-        "configs": {label: {"config": effective[label], "objective": float(row["objective"]),
-                            "ci95": _finite(row["ci95"]), "diff_vs_winner": _finite(row["diff_vs_baseline"]),
-                            "diff_ci95": _finite(row["diff_ci95"]), "p_value": _finite(row["p_value"])}
-                    for label, row in summary.iterrows()},
-        "next_command": command,
-    })
-    return comparison
+    return Comparison(run_dir, winner, strategy, effective[winner], validation, own_alternative, effective,
+                      table, tunes, command)
 
 
 def _scenario_table(runs: pd.DataFrame, weights: Mapping[str, float]) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from typing import Any
 from loadwise import __version__
 from loadwise.errors import ConfigError
 from loadwise.files import read_json, write_json
+from loadwise.report.document import Report
 
 RUN_FILE = "run.json"
 STUDY_FILE = "study.db"
@@ -80,3 +81,19 @@ def read_run_info(run_dir: str | Path, kind: str | None = None) -> dict[str, Any
 def study_storage(run_dir: str | Path) -> str:
     """The default Optuna RDB URL of a run: a SQLite file inside its folder, so the folder is the whole run."""
     return f"sqlite:///{(Path(run_dir) / STUDY_FILE).resolve()}"
+
+
+def not_written(run_dir: str | Path, what: str, command: str) -> ConfigError:
+    """The error for a run folder whose run stopped before `what` (the data a report needs) was written."""
+    return ConfigError("run_dir", f"{run_dir}: the run stopped before {what} was written; re-run {command} to finish it")
+
+
+def note_unfinished(report: Report, what: str, command: str) -> Report:
+    """Say first in the report's Summary that the run did not finish, and make finishing it the next step."""
+    text = f"The run stopped before it finished: {what}."
+    if report.summary is None:
+        report.summarize(text)
+    else:
+        report.summary.answer = f"{text} {report.summary.answer}"
+    report.summary.next_step = f"`{command}` finishes it"
+    return report

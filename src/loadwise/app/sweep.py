@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from loadwise.app.progress import make_progress
-from loadwise.app.rundir import new_run_dir, read_run_info, write_run_info
+from loadwise.app.rundir import new_run_dir, not_written, note_unfinished, read_run_info, write_run_info
 from loadwise.errors import ConfigError
 from loadwise.evaluate import Evaluator, RunCache, RunResult, RunSpec, make_backend
 from loadwise.files import read_json, write_json, write_text
@@ -141,10 +141,35 @@ def sweep(
             finally:
                 evaluator.close()
                 cache.close()
-    table = pd.DataFrame([read_json(_cell_dir(run_dir, s) / CELL_FILE)["row"] for s in specs])
+    table = _finished_cells(run_dir, settings)
     write_text(run_dir / "table.csv", table.to_csv(index=False))
-    report = build_report(table, settings).write(run_dir)
-    return SweepResult(table, run_dir, report)
+    return SweepResult(table, run_dir, render(run_dir))
+
+
+def render(run_dir: str | Path) -> dict[str, Path]:
+    """Write the sweep's report from its folder: `run.json` and every finished cell's `metrics.json`.
+
+    A sweep interrupted before its last cell reports the cells it finished and says how
+    to finish it.
+    """
+    run_dir = Path(run_dir)
+    settings = read_run_info(run_dir, RUN_KIND)["config"]
+    table = _finished_cells(run_dir, settings)
+    command = f"loadwise serve sweep --out {run_dir} (with the same settings)"
+    if table.empty:
+        raise not_written(run_dir, "its first cell", command)
+    report = build_report(table, settings)
+    cells = len(settings["rates"]) * len(settings["budgets"])
+    if len(table) < cells:
+        note_unfinished(report, f"{len(table)} of {cells} cells finished", command)
+    return report.write(run_dir)
+
+
+def _finished_cells(run_dir: Path, settings: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per finished cell, rate-major (the grid's order)."""
+    files = [run_dir / "cells" / cell_label(float(r), float(b)) / CELL_FILE
+             for r in settings["rates"] for b in settings["budgets"]]
+    return pd.DataFrame([read_json(f)["row"] for f in files if f.is_file()])
 
 
 def _cell_dir(run_dir: Path, spec: RunSpec) -> Path:

@@ -19,15 +19,18 @@ import numpy as np
 import torch
 
 from loadwise.app.progress import make_progress
-from loadwise.app.rundir import new_run_dir, write_run_info
+from loadwise.app.rundir import new_run_dir, read_run_info, write_run_info
 from loadwise.errors import ConfigError
-from loadwise.files import write_json
+from loadwise.files import read_json, write_json
+from loadwise.report.format import number, signed
+from loadwise.report.training import training_report
 from loadwise.rl import checkpoint
 from loadwise.rl.config import TrainConfig
 from loadwise.rl.train import Trainer
 from loadwise.systems.agentserve import telemetry
 
 RUN_KIND = "router-train"
+HISTORY_FILE = "history.json"
 
 
 @dataclass
@@ -74,13 +77,22 @@ def train_router(config: TrainConfig, out: str | Path | None = None, progress: b
                 if result.steps is not None:
                     telemetry.write(run_dir / "telemetry" / f"epoch-{epoch:04d}", result.steps, result.workflows)
                 checkpoint.save(run_dir / "checkpoints", trainer.epochs_done, trainer.state())
-                write_json(run_dir / "history.json", trainer.history)
+                write_json(run_dir / HISTORY_FILE, trainer.history)
                 bar.update(task, advance=1, info=summary_info(result.line))
                 if on_epoch is not None:
                     on_epoch(result.line)
     finally:
         torch.set_num_threads(threads)
+    render(run_dir)
     return TrainRun(run_dir, trainer)
+
+
+def render(run_dir: str | Path) -> dict[str, Path]:
+    """Write the training report from the folder's `history.json` and `run.json` (epochs trained so far)."""
+    run_dir = Path(run_dir)
+    config = read_run_info(run_dir, RUN_KIND)["config"]
+    history = read_json(run_dir / HISTORY_FILE) if (run_dir / HISTORY_FILE).is_file() else []
+    return training_report(history, config, int(config["epochs"])).write(run_dir)
 
 
 def summary_info(line: dict[str, Any]) -> str:
@@ -89,7 +101,7 @@ def summary_info(line: dict[str, Any]) -> str:
     n_tiers = len(line["violation_per_tier"])
     if len(lam) > n_tiers:  # one λ per cell (rate-major): show each tier's largest
         lam = lam.reshape(-1, n_tiers).max(axis=0)
-    lam_text = f"{lam[0]:.2f}" if len(lam) == 1 else "/".join(f"{v:.2f}" for v in lam)
-    viol = " ".join(f"{b}:{v:+.2f}" for b, v in line["violation_per_tier"].items() if v is not None)
-    return (f"reward {line['reward']:.3f}  cost {line['cost']:.3f}  goodput {line['goodput']:.3f}  "
+    lam_text = number(lam[0]) if len(lam) == 1 else "/".join(number(v) for v in lam)
+    viol = " ".join(f"{b}:{signed(v, 2)}" for b, v in line["violation_per_tier"].items() if v is not None)
+    return (f"reward {number(line['reward'], 4)}  cost {number(line['cost'], 4)}  goodput {number(line['goodput'], 4)}  "
             f"λ {lam_text}  viol {viol}")

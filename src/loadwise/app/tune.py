@@ -3,7 +3,9 @@
 The run folder holds `run.json` (the resolved settings, scenario set and fidelity
 stages, so that a resume runs exactly the same search), `study.db` (the default
 storage: Optuna's studies and the run cache), `runs.parquet` (every simulation),
-`result.json`, `validation.csv` and the report. Every input is checked before
+`result.json` (the best config, the counts, the validation and the slices; written
+last, so a folder without it holds an unfinished tune), `validation.csv` and the
+report, which `render` writes from these files alone. Every input is checked before
 anything is created or started, so a bad one leaves no folder behind.
 """
 
@@ -22,9 +24,11 @@ import optuna
 import pandas as pd
 
 from loadwise.app.progress import make_progress, task_callback
+from loadwise.app.results import validation_data, validation_from_data
 from loadwise.app.rundir import (
     RUN_FILE,
     new_run_dir,
+    note_unfinished,
     read_run_info,
     study_storage,
     undone_on_error,
@@ -33,8 +37,9 @@ from loadwise.app.rundir import (
 from loadwise.errors import ConfigError
 from loadwise.evaluate import Evaluator, RunCache, make_backend
 from loadwise.evaluate.runs import objective_value
-from loadwise.files import write_json
-from loadwise.report.tune import tune_report
+from loadwise.files import read_json, write_json
+from loadwise.report.format import number, with_ci
+from loadwise.report.tune import TuneCounts, tune_report
 from loadwise.scenarios import (
     FidelitySchedule,
     ScenarioSet,
@@ -62,6 +67,9 @@ from loadwise.tuning import (
     validate_configs,
 )
 
+_NO_CI = "one replicate per scenario"  # why a best value can lack an interval
+RESULT_FILE = "result.json"
+
 
 @dataclass
 class TuneResult:
@@ -80,9 +88,9 @@ class TuneResult:
     report: dict[str, Path] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        best = "none" if self.best_config is None else f"{self.best_value:.5g} ± {self.best_ci:.3g} at {self.best_config}"
+        best = "none" if self.best_config is None else f"{with_ci(self.best_value, self.best_ci, 5, _NO_CI)} at {self.best_config}"
         return (f"best (full set): {best}\n{len(self.trials)} trials, {self.simulations} simulations run "
-                f"(+{self.cached} cached) in {self.seconds:.1f} s ({self.search_seconds:.1f} s search)\nreport: {self.report.get('html', '-')}")
+                f"(+{self.cached} cached) in {number(self.seconds)} s ({number(self.search_seconds)} s search)\nreport: {self.report.get('html', '-')}")
 
 
 @dataclass(frozen=True)
@@ -205,6 +213,7 @@ def tune(
         run_dir = new_run_dir("tune", out) if resume is None else Path(resume)
         with undone_on_error(run_dir, fresh) if resume is None else nullcontext(run_dir):
             write_run_info(run_dir, "tune", {**asdict(settings), **extras})
+            (run_dir / RESULT_FILE).unlink(missing_ok=True)  # a resumed tune is unfinished until it writes it again
             # a resumed tune that owns its storage replays its search from the cache (Tuner._forget_trials)
             tuner = Tuner(settings, settings.storage or study_storage(run_dir), system_obj, scenario_set,
                           schedule, replay=resume is not None and settings.storage is None)
@@ -232,20 +241,55 @@ def tune(
         workers.close()
     seconds = time.monotonic() - started
     _runs_table(tuner.cache, tuner.objective).to_parquet(run_dir / "runs.parquet", index=False)
-    report = tune_report(tuner, evaluator, records, validation, slices, seconds, single_scenario_reference(tuner.system))
-    paths = report.write(run_dir)
     if validation is not None:
         validation.summary.to_csv(run_dir / "validation.csv", index=False)
-    write_json(run_dir / "result.json", {
+    write_json(run_dir / RESULT_FILE, {
         "best_config": best[0] if best else None, "best_value": best[1] if best else None,
         "best_ci95": best[2] if best and math.isfinite(best[2]) else None,
         "trials": len(records), "simulations": evaluator.executed, "cached": evaluator.reused,
-        "full_length_runs": evaluator.executed_cost, "duplicates": evaluator.duplicates, "seconds": seconds,
-        "search_seconds": search_seconds,
+        "failed": evaluator.failed, "full_length_runs": evaluator.executed_cost, "duplicates": evaluator.duplicates,
+        "seconds": seconds, "search_seconds": search_seconds,
+        "validation": None if validation is None else validation_data(validation),
+        "slices": None if slices is None else slices.to_dict(orient="records"),  # knob values of mixed types
     })
+    paths = render(run_dir, system_obj)
     return TuneResult(run_dir, best[0] if best else None, best[1] if best else math.nan,
                       best[2] if best else math.nan, records, evaluator.executed, evaluator.reused, seconds,
                       search_seconds, validation, paths)
+
+
+def render(run_dir: str | Path, system: System | None = None) -> dict[str, Path]:
+    """Write the tune's report from its folder: the study and run cache in its storage and `result.json`
+    (counts, validation and slices). `system` is the tuned system when it is not one known by name.
+
+    A tune stopped before it finished (no `result.json`) reports the search so far and
+    says that validation did not run and how to finish it.
+    """
+    saved = read_tune(run_dir)
+    if system is not None:
+        system_obj = system
+    else:
+        try:
+            system_obj = get_system(saved.settings.system)
+        except ConfigError as exc:
+            raise ConfigError("run_dir", f"{run_dir}: its system cannot be loaded by name ({exc.problem})") from None
+    tuner = Tuner(saved.settings, saved.storage, system_obj, saved.scenario_set, saved.schedule)
+    try:
+        tuner.sync()
+        result = read_json(saved.run_dir / RESULT_FILE) if (saved.run_dir / RESULT_FILE).is_file() else None
+        counts = validation = slices = None
+        if result is not None:
+            counts = TuneCounts(result["simulations"], result.get("failed"), result["full_length_runs"],
+                                result["cached"], result["seconds"])
+            validation = validation_from_data(result["validation"]) if result.get("validation") else None
+            slices = pd.DataFrame(result["slices"]) if result.get("slices") else None
+        report = tune_report(tuner, tuner.records, validation, slices, counts, single_scenario_reference(system_obj))
+    finally:
+        tuner.cache.close()
+    if result is None:
+        note_unfinished(report, f"the search had finished {len(tuner.records)} trials, and validation and slices "
+                        "did not run", f"loadwise tune --resume {saved.run_dir}")
+    return report.write(saved.run_dir)
 
 
 def _runs_table(cache: RunCache, objective: Objective) -> pd.DataFrame:

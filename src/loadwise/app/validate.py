@@ -1,8 +1,9 @@
 """`validate`: re-evaluating configs on fresh seeds as a verb, with its files and report.
 
 It validates the best configs of a tune run folder and any configs named or given, and
-writes validation.md/.html and validation.csv into the run folder (or `out`). Every
-input is checked before a folder is created or a worker started.
+writes validation.json (what the report is written from), validation.md/.html and
+validation.csv into the run folder (or `out`). Every input is checked before a folder is
+created or a worker started.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 import optuna
 
 from loadwise.app.progress import make_progress, task_callback
-from loadwise.app.rundir import new_run_dir, study_storage, write_run_info
+from loadwise.app.results import validation_data, validation_from_data
+from loadwise.app.rundir import new_run_dir, not_written, read_run_info, study_storage, write_run_info
 from loadwise.app.tune import read_tune
 from loadwise.errors import ConfigError
 from loadwise.evaluate import Evaluator, RunCache, make_backend
+from loadwise.files import read_json, write_json
 from loadwise.params import resolve
 from loadwise.report.validation import validation_report
 from loadwise.scenarios import ScenarioSet, get_scenario_set
@@ -35,7 +38,9 @@ from loadwise.tuning import (
     validate_configs,
 )
 
-__all__ = ["ValidationResult", "validate"]
+__all__ = ["ValidationResult", "render", "validate"]
+
+VALIDATION_FILE = "validation.json"
 
 
 def validate(
@@ -112,7 +117,21 @@ def validate(
                                       seed or 0, baseline, task_callback(bar, "validate"))
     finally:
         workers.close()
-    report = validation_report(result, system_obj.name, scenario_set.name, obj, agg)
-    result.paths = report.write(folder, stem="validation")
     result.summary.to_csv(folder / "validation.csv", index=False)
+    write_json(folder / VALIDATION_FILE, {"system": system_obj.name, "scenario_set": scenario_set.name,
+                                          "objective": obj.name, "aggregate": str(agg), **validation_data(result)})
+    result.paths = render(folder)
     return result
+
+
+def render(run_dir: str | Path) -> dict[str, Path]:
+    """Write validation.md/.html from the folder's `validation.json` (a validate run, or a tune run validated again)."""
+    run_dir = Path(run_dir)
+    read_run_info(run_dir)
+    if not (run_dir / VALIDATION_FILE).is_file():
+        raise not_written(run_dir, VALIDATION_FILE, "loadwise validate")
+    saved = read_json(run_dir / VALIDATION_FILE)
+    objective = get_objective(get_system(saved["system"]), saved["objective"])
+    report = validation_report(validation_from_data(saved), saved["system"], saved["scenario_set"], objective,
+                               Aggregate.parse(saved["aggregate"]))
+    return report.write(run_dir, stem="validation")

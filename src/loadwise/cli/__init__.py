@@ -26,7 +26,7 @@ def _register() -> None:
     """Add the command groups, once per process (main may be called many times in one)."""
     if app.registered_groups:
         return
-    from loadwise.cli import audit, demo, mq, router, serve, sq, tune
+    from loadwise.cli import audit, demo, mq, report, router, serve, sq, tune
 
     app.add_typer(sq.app, name="sq")
     app.add_typer(mq.app, name="mq")
@@ -35,6 +35,7 @@ def _register() -> None:
     tune.register(app)
     audit.register(app)
     demo.register(app)
+    report.register(app)
 
 
 @app.callback(invoke_without_command=True)

@@ -15,6 +15,7 @@ import typer
 
 from loadwise.cli.options import number_or_text
 from loadwise.errors import ConfigError
+from loadwise.report.format import number
 from loadwise.systems.mergequeue.strategies import STRATEGY_NAMES
 from loadwise.systems.mergequeue.world import WORLD_PARAMS
 
@@ -91,7 +92,7 @@ def run(
     rows = [*result.metrics.items(), ("objective_default", result.cost),
             *((f"cost: {k}", v) for k, v in result.cost_terms.items())]
     for name, value in rows:
-        table.add_row(name, f"{int(value):,}" if float(value).is_integer() else f"{value:,.4g}")
+        table.add_row(name, number(value, 4))
     Console().print(table)
 
 

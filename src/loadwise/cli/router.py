@@ -7,6 +7,8 @@ import sys
 
 import typer
 
+from loadwise.report.format import number, percent
+
 app = typer.Typer(help="Train the load-aware router (PPO-Lagrangian) and evaluate it.", no_args_is_help=True)
 
 
@@ -79,8 +81,8 @@ def train_command(
     )
     run = train_router(config, out)
     last = run.history[-1]
-    console.print(f"trained {run.epochs_done} epochs: goodput {last['goodput']:.3f}, "
-                  f"bust rate {last['bust_rate']:.3f}, accuracy {last['accuracy']:.3f}")
+    console.print(f"trained {run.epochs_done} epochs: goodput {number(last['goodput'], 4)}, "
+                  f"bust rate {number(last['bust_rate'], 4)}, accuracy {number(last['accuracy'], 4)}")
     console.print(f"run folder: {run.run_dir}  (checkpoint: {run.run_dir / 'checkpoints' / 'checkpoint.pt'})")
 
 
@@ -124,7 +126,7 @@ def eval_command(
         return
     t = done.result["targets"]
     console.print(f"targets met in {t['cells_met_where_oracle_meets']} of the {t['cells_where_oracle_meets']} cells "
-                  f"where the oracle meets the constraint; grid goodput {t['grid_share_of_oracle_goodput']:.1%} "
+                  f"where the oracle meets the constraint; grid goodput {percent(t['grid_share_of_oracle_goodput'])} "
                   "of the oracle's")
     console.print(f"report: {done.report['markdown']} and {done.report['html']}")
 
@@ -203,16 +205,16 @@ def loadtest_command(
         return
     shown = result.cells[["rate", "budget", "goodput", "accuracy", "violation_rate", "mean_latency", "p95_latency",
                           "errors"]]
-    console.print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"), highlight=False)
+    console.print(shown.to_string(index=False, float_format=number), highlight=False)
     for prefix in ("model", "strategy"):
         cols = [c for c in result.cells.columns if c.startswith(prefix + ":")]
         mix = result.cells[["rate", "budget", *cols]].rename(columns=lambda c: model_size(c.split(":", 1)[-1]))
         console.print(f"{prefix} mix (share of role steps)", highlight=False)
-        console.print(mix.to_string(index=False, float_format=lambda v: f"{v:.2f}"), highlight=False)
+        console.print(mix.to_string(index=False, float_format=number), highlight=False)
     if result.comparison is not None:
         cols = ["rate", "budget", "goodput_sim", "goodput_real", "goodput_difference", "goodput_ci_low",
                 "goodput_ci_high", "latency_sim", "latency_real", "latency_relative_difference", "agrees"]
         console.print("live vs simulated", highlight=False)
-        console.print(result.comparison[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"),
+        console.print(result.comparison[cols].to_string(index=False, float_format=number),
                       highlight=False)
     console.print(f"run folder: {result.run_dir}  (report: {result.report['html']})", highlight=False)

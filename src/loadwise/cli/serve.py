@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from loadwise.report.format import number
+
 app = typer.Typer(help="Simulate multi-agent LLM serving: rate x budget sweeps, calibration, the emulator.",
                   no_args_is_help=True)
 
@@ -35,7 +37,7 @@ def sweep_cmd(
                    seed, out, jobs, pattern, discipline, profiles, replay)
     shown = result.table[["rate", "budget", "mean_latency", "p95_latency", "violation_rate", "accuracy", "goodput",
                           "mean_queue", "idle_share"]]
-    console.print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"), highlight=False)
+    console.print(shown.to_string(index=False, float_format=number), highlight=False)
     console.print(f"run folder: {result.run_dir}  (report: {result.report['html']})", highlight=False)
 
 
@@ -52,7 +54,7 @@ def calibrate_cmd(
     from loadwise.app.progress import console
 
     fit, run_dir = calibrate(telemetry_file, out=out, base=base)
-    console.print(fit.summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"), highlight=False)
+    console.print(fit.summary.to_string(index=False, float_format=lambda v: number(v, 4)), highlight=False)
     console.print(f"profile: {run_dir / 'profiles.yaml'}  report: {run_dir / 'report.html'}", highlight=False)
 
 

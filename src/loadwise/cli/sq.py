@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from loadwise.cli.options import number_or_text
+from loadwise.report.format import number
 from loadwise.systems.submitqueue.params import KNOBS, SCENARIO_PARAMS
 
 app = typer.Typer(help="The CI submit-queue simulator.", no_args_is_help=True)
@@ -62,7 +63,7 @@ def _print(result: dict[str, Any], metrics: dict[str, float], as_json: bool, tit
     for kind, names in groups:
         for name in names:
             value = result[name]
-            text = f"{int(value):,}" if float(value).is_integer() else f"{value:,.4g}"
+            text = number(value, 4)
             table.add_row(name, text, kind)
     Console().print(table)
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from loadwise.report.format import number
+
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
@@ -87,6 +89,6 @@ def validate_command(
         table.add_column(headers.get(col, str(col)), justify="left" if col == "config" else "right",
                          no_wrap=col == "config")
     for row in result.summary.itertuples(index=False):
-        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+        table.add_row(*[number(v, 4) if isinstance(v, float) else str(v) for v in row])
     Console().print(table)  # results go to standard output, messages to standard error
     console.print(f"report: {result.paths.get('html')}", highlight=False, soft_wrap=True)

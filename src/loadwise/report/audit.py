@@ -19,6 +19,7 @@ from loadwise.report import audit_figures as figures
 from loadwise.report.document import Report
 from loadwise.report.format import (
     finite,
+    number,
     number_list,
     p_value,
     percent_ci,
@@ -34,9 +35,9 @@ def probe_reason(probe: dict, measured: list[float]) -> str:
     lo, hi = min(measured), max(measured)
     many = len(probe["regimes"]) > 1
     return (f"the fitted model places the {words(probe['regimes'])} regime{'s' if many else ''} at rate{'s' if many else ''} "
-            + ", ".join(f"{x:.3g}" for x in probe["fitted_rates"])
-            + f", more than x{MAX_EXTRAPOLATION:g} outside the measured rates {lo:g}-{hi:g}: too far to trust; "
-            f"measure rate {probe['rate']:g} first (--verify simulates it)")
+            + ", ".join(number(x) for x in probe["fitted_rates"])
+            + f", more than x{number(MAX_EXTRAPOLATION, 6)} outside the measured rates {number(lo, 6)}-{number(hi, 6)}: too far to trust; "
+            f"measure rate {number(probe['rate'], 6)} first (--verify simulates it)")
 
 
 def audit_summary(result: AuditResult) -> dict:
@@ -49,15 +50,15 @@ def audit_summary(result: AuditResult) -> dict:
     unmeasured = f["grid"]["out_of_grid"]["target_rates_without_data"]
     if not missing:
         q1 = "Yes: every regime has a rate in the grid (" + ", ".join(
-            f"{x['rate']:g} → {x['regime']}" for x in f["regimes"]["by_rate"]) + ")."
+            f"{number(x['rate'], 6)} → {x['regime']}" for x in f["regimes"]["by_rate"]) + ")."
     else:
         q1 = (f"No: the grid misses the {words(missing)} regime{'s' if len(missing) > 1 else ''}. "
-              f"The lowest rate, {lowest['rate']:g}, has mean queue depth {lowest['mean_queue']:.3g} ({lowest['regime']}); "
-              f"{100 * idle_share:.3g} % of its steps see a queue below {f['options']['regimes'][0]['upper']:g}.")
+              f"The lowest rate, {number(lowest['rate'], 6)}, has mean queue depth {number(lowest['mean_queue'])} ({lowest['regime']}); "
+              f"{number(100 * idle_share)} % of its steps see a queue below {number(f['options']['regimes'][0]['upper'], 6)}.")
         if recs:
             q1 += " Add " + "; ".join(
-                f"rate {r['rate']:g} for {r['regime']} (fitted queue {r['predicted_queue']:.3g}"
-                + (f", 95 % CI {r['predicted_queue_ci'][0]:.3g}–{r['predicted_queue_ci'][1]:.3g}" if finite(r["predicted_queue_ci"][0]) else "")
+                f"rate {number(r['rate'], 6)} for {r['regime']} (fitted queue {number(r['predicted_queue'])}"
+                + (f", 95 % CI {number(r['predicted_queue_ci'][0])}–{number(r['predicted_queue_ci'][1])}" if finite(r["predicted_queue_ci"][0]) else "")
                 + ")" for r in recs) + "."
         for p in f["recommendations"]["probes"]:
             reason = probe_reason(p, measured)
@@ -72,38 +73,38 @@ def audit_summary(result: AuditResult) -> dict:
         q2 = "Not testable: the grid has one budget tier."
     elif redundant:
         q2 = "Yes: " + "; ".join(
-            f"{p['tiers'][0]:g} s and {p['tiers'][1]:g} s are indistinguishable (Holm-adjusted p: violation "
+            f"{number(p['tiers'][0], 6)} s and {number(p['tiers'][1], 6)} s are indistinguishable (Holm-adjusted p: violation "
             f"{p_value(p['holm_p']['violation'])}, model mix {p_value(p['holm_p']['model_mix'])}, strategy mix "
             f"{p_value(p['holm_p']['strategy_mix'])})" for p in redundant) + ". Drop " + ", ".join(
-            f"{b:g} s" for b in f["recommendations"]["tiers"]["drop"]) + "."
+            f"{number(b, 6)} s" for b in f["recommendations"]["tiers"]["drop"]) + "."
     else:
         def smallest_p(pair: dict) -> float:
             return min((v for v in pair["holm_p"].values() if finite(v)), default=float("nan"))
 
         tested = [p for p in pairs if finite(smallest_p(p))]
         untested = [p for p in pairs if p not in tested]
-        q2 = f"No: {len(tested)} of {len(pairs)} adjacent pairs of tiers differ in at least one test (Holm-adjusted p < {f['options']['alpha']:g})"
+        q2 = f"No: {len(tested)} of {len(pairs)} adjacent pairs of tiers differ in at least one test (Holm-adjusted p < {number(f['options']['alpha'], 6)})"
         if tested:
             closest = max(tested, key=smallest_p)
-            q2 += (f"; the closest pair, {closest['tiers'][0]:g}/{closest['tiers'][1]:g} s, has smallest adjusted p "
+            q2 += (f"; the closest pair, {number(closest['tiers'][0], 6)}/{number(closest['tiers'][1], 6)} s, has smallest adjusted p "
                    f"{p_value(smallest_p(closest))}")
         if untested:
             q2 += ("; not testable (a tier without data): "
-                   + ", ".join(f"{p['tiers'][0]:g}/{p['tiers'][1]:g} s" for p in untested))
-        q2 += f". Adjacent ratios: {', '.join(f'{r:.3g}' for r in f['tiers']['spacing']['adjacent_ratios'])}."
+                   + ", ".join(f"{number(p['tiers'][0], 6)}/{number(p['tiers'][1], 6)} s" for p in untested))
+        q2 += f". Adjacent ratios: {', '.join(f'{number(r)}' for r in f['tiers']['spacing']['adjacent_ratios'])}."
     adds = f["recommendations"]["tiers"]["add"]
     if adds:
-        q2 += " Add tier" + ("s " if len(adds) > 1 else " ") + ", ".join(f"{a['budget']:g} s" for a in adds) + "."
+        q2 += " Add tier" + ("s " if len(adds) > 1 else " ") + ", ".join(f"{number(a['budget'], 6)} s" for a in adds) + "."
     c = f["cost"]
     if c["new"]["rates"] == c["old"]["rates"] and c["new"]["budgets"] == c["old"]["budgets"]:
-        q3 = f"No change recommended; the current grid takes {c['old']['steps_per_epoch']:,.0f} role steps per epoch."
+        q3 = f"No change recommended; the current grid takes {number(c['old']['steps_per_epoch'])} role steps per epoch."
     else:
-        q3 = (f"{signed_percent(c['steps_change'])} role steps per epoch ({c['old']['steps_per_epoch']:,.0f} → "
-              f"{c['new']['steps_per_epoch']:,.0f}; rates {number_list(c['old']['rates'])} → {number_list(c['new']['rates'])}"
+        q3 = (f"{signed_percent(c['steps_change'])} role steps per epoch ({number(c['old']['steps_per_epoch'])} → "
+              f"{number(c['new']['steps_per_epoch'])}; rates {number_list(c['old']['rates'])} → {number_list(c['new']['rates'])}"
               + (f", budgets {number_list(c['old']['budgets'])} → {number_list(c['new']['budgets'])}" if c["new"]["budgets"] != c["old"]["budgets"] else "")
               + ").")
         if "seconds_change" in c:
-            q3 += (f" Wall-clock per epoch {c['old']['seconds_per_epoch']:,.0f} s → {c['new']['seconds_per_epoch']:,.0f} s "
+            q3 += (f" Wall-clock per epoch {number(c['old']['seconds_per_epoch'])} s → {number(c['new']['seconds_per_epoch'])} s "
                    f"({signed_percent(c['seconds_change'])}; from {c['wall_clock_source']}).")
         else:
             q3 += " Wall-clock not estimated: the telemetry has no dispatch times (give --epoch-seconds)."
@@ -140,11 +141,20 @@ def audit_report(result: AuditResult) -> Report:
                      "from its CSV are lower than loadwise's own measure would be.")
     rep.bullets(notes)
 
-    rep.heading("Executive summary")
     s = audit_summary(result)
-    rep.bullets([f"Are the arrival rates sufficient? {s['q1_rates']}",
-                 f"Are the budget tiers redundant? {s['q2_tiers']}",
-                 f"What does the change cost? {s['q3_cost']}"])
+    recs = f["recommendations"]["rates"]
+    adds = f["recommendations"]["tiers"]
+    answer = (f"Are the arrival rates sufficient? {s['q1_rates']} Are the budget tiers redundant? {s['q2_tiers']} "
+              f"What does the change cost? {s['q3_cost']}")
+    rates_to_add = ", ".join(f"{number(r['rate'], 6)} ({r['regime']})" for r in recs) or "none"
+    rep.summarize(answer, pd.DataFrame([
+        {"question": "rates to add (req/min)", "answer": rates_to_add},
+        {"question": "budget tiers to drop (s)", "answer": ", ".join(number(b, 6) for b in adds["drop"]) or "none"},
+        {"question": "budget tiers to add (s)", "answer": ", ".join(number(a["budget"], 6) for a in adds["add"]) or "none"},
+        {"question": "role steps per epoch", "answer": signed_percent(f["cost"]["steps_change"])
+         if f.get("cost") and finite(f["cost"].get("steps_change")) else "no change"},
+    ]), next_step="audit.json holds every finding; `loadwise audit TELEMETRY --verify` simulates the recommended rates",
+        key={"answer": f"rates to add: {rates_to_add}"})
 
     rep.heading("Key findings")
     rep.bullets(_findings(f))
@@ -153,51 +163,51 @@ def audit_report(result: AuditResult) -> Report:
     cells = t.cells
     if not cells["workflows"].any():
         rep.paragraph("No workflow rows in the grid: latency, violation and cost-ratio tables need them.")
-    rep.table(_grid_table(cells["mean_latency"]), "Table 1: mean workflow latency (s) by rate (rows) and budget (columns)", "{:.2f}")
-    rep.table(_grid_table(cells["p95_latency"]), "Table 2: p95 workflow latency (s)", "{:.2f}")
+    rep.table(_grid_table(cells["mean_latency"]), "Table 1: mean workflow latency (s) by rate (rows) and budget (columns)")
+    rep.table(_grid_table(cells["p95_latency"]), "Table 2: p95 workflow latency (s)")
     viol = cells.apply(lambda r: percent_ci(r["violation_rate"], r["violation_ci_low"], r["violation_ci_high"]), axis=1)
     rep.table(_grid_table(viol), "Table 3: budget violation rate, % (95 % Wilson interval)")
-    rep.table(_grid_table(cells["cost_ratio"]), "Table 4: mean cost ratio (workflow latency / budget)", "{:.3f}")
+    rep.table(_grid_table(cells["cost_ratio"]), "Table 4: mean cost ratio (workflow latency / budget)")
     counts = cells["workflows"].astype(float)
-    rep.table(_grid_table(counts), "Workflows per cell", "{:.0f}")
+    rep.table(_grid_table(counts), "Workflows per cell")
 
     rep.heading("Load by rate")
     br = t.by_rate
     regimes = {x["rate"]: x["regime"] for x in f["regimes"]["by_rate"]}
     idle = f["options"]["regimes"][0]
     load = pd.DataFrame({
-        "rate": [f"{r:g}" for r in br.index], "role steps": br["steps"].to_numpy(),
+        "rate": [number(r, 6) for r in br.index], "role steps": br["steps"].to_numpy(),
         "mean queue depth": br["mean_queue"].to_numpy(),
-        f"% steps with queue < {idle['upper']:g} ({idle['name']})": 100 * br["idle_share"].to_numpy(),
+        f"% steps with queue < {number(idle['upper'], 6)} ({idle['name']})": 100 * br["idle_share"].to_numpy(),
         "regime": [regimes.get(r, "no data") for r in br.index], "mean workflow latency (s)": br["mean_latency"].to_numpy(),
     })
-    rep.table(load, "Table 5: queue depth at dispatch (running + waiting at the chosen server) by rate", "{:.3g}")
+    rep.table(load, "Table 5: queue depth at dispatch (running + waiting at the chosen server) by rate")
     mq = t.model_queue.T
-    mq.columns = [f"rate {c:g}" for c in mq.columns]
-    rep.table(mq.rename_axis("model"), "Table 6: mean queue depth at dispatch per model", "{:.2f}", index=True)
+    mq.columns = [f"rate {number(c, 6)}" for c in mq.columns]
+    rep.table(mq.rename_axis("model"), "Table 6: mean queue depth at dispatch per model", index=True)
     for n, (which, by) in enumerate((("model", "rate"), ("strategy", "rate"), ("model", "budget"), ("strategy", "budget")), start=7):
         if which == "strategy" and t.strategy_counts.shape[1] == 0:
             rep.paragraph(f"Table {n}: no strategy in the telemetry.")
             continue
         mix = 100 * t.mix(which, by).T
-        mix.columns = [f"{by} {c:g}" for c in mix.columns]
-        rep.table(mix.rename_axis(which), f"Table {n}: {which} selection, % of role steps, by {by}", "{:.1f}", index=True)
+        mix.columns = [f"{by} {number(c, 6)}" for c in mix.columns]
+        rep.table(mix.rename_axis(which), f"Table {n}: {which} selection, % of role steps, by {by}", index=True)
     rep.figure(figures.mix_by_rate(result, "model"), "model_mix_by_rate", "Model mix by rate")
     if t.strategy_counts.shape[1]:
         rep.figure(figures.mix_by_rate(result, "strategy"), "strategy_mix_by_rate", "Strategy mix by rate")
 
     rep.heading("Regimes and gaps")
-    bounds = ", ".join(f"{g['name']} < {g['upper']:g}" for g in f["options"]["regimes"][:-1]) + f", else {f['options']['regimes'][-1]['name']}"
+    bounds = ", ".join(f"{g['name']} < {number(g['upper'], 6)}" for g in f["options"]["regimes"][:-1]) + f", else {f['options']['regimes'][-1]['name']}"
     rep.paragraph(f"Each rate is labelled by its mean queue depth at dispatch ({bounds}). "
                   f"Missing regimes: {', '.join(f['regimes']['missing']) or 'none'}.")
-    jumps = pd.DataFrame([{"from rate": f"{j['from']:g}", "to rate": f"{j['to']:g}", "rate ratio": j["rate_ratio"],
+    jumps = pd.DataFrame([{"from rate": number(j['from'], 6), "to rate": number(j['to'], 6), "rate ratio": j["rate_ratio"],
                            "queue from": j["queue_from"], "queue to": j["queue_to"], "queue ratio": j["queue_ratio"],
                            "latency ratio": j["latency_ratio"]} for j in f["regimes"]["jumps"]])
     if len(jumps):
-        rep.table(jumps, "Adjacent rates: queue and mean workflow latency ratios", "{:.3g}")
+        rep.table(jumps, "Adjacent rates: queue and mean workflow latency ratios")
     fit = f["queue_fit"]
     if fit:
-        cands = ", ".join(f"{k} {v:.3g}" for k, v in fit["candidates_sse_log"].items())
+        cands = ", ".join(f"{k} {number(v)}" for k, v in fit["candidates_sse_log"].items())
         rep.paragraph(f"Queue model: {fit['model']}, fitted {fit['formula']} over {fit['n_rates']} rates "
                       f"(residual SSE on log scale: {cands}; the smaller wins).")
     else:
@@ -208,26 +218,26 @@ def audit_report(result: AuditResult) -> Report:
     sp = f["tiers"]["spacing"]
     rep.paragraph(f"Tiers {number_list(sp['budgets'])} s; relative to the tightest: {number_list([round(x, 3) for x in sp['relative_to_tightest']])}; "
                   f"adjacent ratios {number_list([round(x, 3) for x in sp['adjacent_ratios']])} (geometric mean "
-                  f"{sp['geometric_mean_ratio']:.3g}, coefficient of variation of the log ratios {sp['log_ratio_cv']:.3g}; "
+                  f"{number(sp['geometric_mean_ratio'])}, coefficient of variation of the log ratios {number(sp['log_ratio_cv'])}; "
                   f"0 is perfectly geometric spacing).")
     ts = pd.DataFrame([{
-        "budget (s)": f"{r['budget']:g}", "workflows": r["workflows"],
+        "budget (s)": number(r['budget'], 6), "workflows": r["workflows"],
         "violation % (95 % CI)": percent_ci(r["violation_rate"], r["violation_ci_low"], r["violation_ci_high"]),
         "violation % range over rates": value_range(r["violation_min"], r["violation_max"], 100),
         "mean cost ratio": r["cost_ratio"], "cost ratio range over rates": value_range(r["cost_ratio_min"], r["cost_ratio_max"], 1),
     } for r in f["tiers"]["summary"]])
-    rep.table(ts, "Per tier, pooled over rates", "{:.3g}")
+    rep.table(ts, "Per tier, pooled over rates")
     if f["tiers"]["pairs"]:
         pt = pd.DataFrame([{
-            "tiers (s)": f"{p['tiers'][0]:g} / {p['tiers'][1]:g}",
-            "violation % (low / high)": f"{100 * p['effects']['violation_rate_low_tier']:.2f} / {100 * p['effects']['violation_rate_high_tier']:.2f}",
+            "tiers (s)": f"{number(p['tiers'][0], 6)} / {number(p['tiers'][1], 6)}",
+            "violation % (low / high)": f"{number(100 * p['effects']['violation_rate_low_tier'])} / {number(100 * p['effects']['violation_rate_high_tier'])}",
             "CMH p (Holm)": p_value(p["holm_p"]["violation"]),
             "model mix V": p["effects"]["model_mix_cramers_v"], "model mix p (Holm)": p_value(p["holm_p"]["model_mix"]),
             "strategy mix V": p["effects"]["strategy_mix_cramers_v"], "strategy mix p (Holm)": p_value(p["holm_p"]["strategy_mix"]),
             "verdict": "redundant" if p["redundant"] else "distinct",
         } for p in f["tiers"]["pairs"]])
-        rep.table(pt, f"Adjacent tiers compared under equal load (α = {f['options']['alpha']:g}, Holm-adjusted over all "
-                      f"{3 * len(f['tiers']['pairs'])} tests)", "{:.3g}")
+        rep.table(pt, f"Adjacent tiers compared under equal load (α = {number(f['options']['alpha'], 6)}, Holm-adjusted over all "
+                      f"{3 * len(f['tiers']['pairs'])} tests)")
     rep.figure(figures.violation_heatmap(result), "violation_heatmap", "Budget violation rate by rate × budget")
 
     rep.heading("Policy checks")
@@ -239,39 +249,39 @@ def audit_report(result: AuditResult) -> Report:
             rows.append({"check": f"{which} mix vs {'rate' if across == 'load' else 'budget'}",
                          "X²": c["test"]["statistic"], "df": c["test"]["df"], "p": p_value(c["test"]["p_value"]),
                          "Cramér's V": c["cramers_v"],
-                         "largest share change": f"{ch['category']}: {100 * ch['min']:.1f}–{100 * ch['max']:.1f} %" if ch else "",
+                         "largest share change": f"{ch['category']}: {number(100 * ch['min'])}–{number(100 * ch['max'])} %" if ch else "",
                          "verdict": c["verdict"]})
-    rep.table(pd.DataFrame(rows), "Sensitivity of the mix (stratified chi-square; strata: the other grid axis)", "{:.3g}")
+    rep.table(pd.DataFrame(rows), "Sensitivity of the mix (stratified chi-square; strata: the other grid axis)")
     col = f["policy"]["collapse"]
     con = f["policy"]["constraint"]
-    tops = [f"{which} {col[which]['top']} at {100 * col[which]['share']:.1f} % of steps" for which in ("model", "strategy")
+    tops = [f"{which} {col[which]['top']} at {number(100 * col[which]['share'])} % of steps" for which in ("model", "strategy")
             if col[which]["top"] is not None]
     bl = ["Collapse: the most chosen " + " and ".join(tops)
           + (" — collapsed to one choice (> 90 %)." if col["model"]["collapsed"] or col["strategy"]["collapsed"] else " (no collapse; threshold 90 %).")]
     if con:
-        bl.append(f"Constraint at the tightest tier ({con['tightest_budget']:g} s): violation {percent_ci(con['violation_rate'], *con['violation_ci'])} "
-                  f"against the limit ε = {100 * con['violation_limit']:.3g} % → {con['status']}; mean cost ratio "
-                  f"{con['cost_ratio_mean']:.3g} (95 % CI {con['cost_ratio_ci'][0]:.3g}–{con['cost_ratio_ci'][1]:.3g}) against 1.")
+        bl.append(f"Constraint at the tightest tier ({number(con['tightest_budget'], 6)} s): violation {percent_ci(con['violation_rate'], *con['violation_ci'])} "
+                  f"against the limit ε = {number(100 * con['violation_limit'])} % → {con['status']}; mean cost ratio "
+                  f"{number(con['cost_ratio_mean'])} (95 % CI {number(con['cost_ratio_ci'][0])}–{number(con['cost_ratio_ci'][1])}) against 1.")
     rep.bullets(bl)
 
     rep.heading("Recommendations")
     recs = f["recommendations"]["rates"]
     if recs:
-        rt = pd.DataFrame([{"regime": r["regime"], "target queue": r["target_queue"], "rate to add": f"{r['rate']:g}",
+        rt = pd.DataFrame([{"regime": r["regime"], "target queue": r["target_queue"], "rate to add": number(r['rate'], 6),
                             "fitted queue": r["predicted_queue"],
-                            "95 % CI": f"{r['predicted_queue_ci'][0]:.3g}–{r['predicted_queue_ci'][1]:.3g}" if finite(r["predicted_queue_ci"][0]) else "n/a",
+                            "95 % CI": f"{number(r['predicted_queue_ci'][0])}–{number(r['predicted_queue_ci'][1])}" if finite(r["predicted_queue_ci"][0]) else "n/a",
                             "extrapolation": r["extrapolation"] or "within the measured range"} for r in recs])
-        rep.table(rt, "Rates to add, from inverting the fitted queue model at the middle of each missing regime", "{:.3g}")
+        rep.table(rt, "Rates to add, from inverting the fitted queue model at the middle of each missing regime")
     elif not f["recommendations"]["probes"]:
         rep.paragraph("Rates: none to add" + (" (every regime is covered)." if not f["regimes"]["missing"] else
                                               " (the queue model could not be fitted or inverted)."))
     if f["recommendations"]["probes"]:
         measured = [x["rate"] for x in f["regimes"]["by_rate"]]
-        rep.bullets([f"Probe rate {p['rate']:g} for {', '.join(p['regimes'])}: {probe_reason(p, measured)}."
+        rep.bullets([f"Probe rate {number(p['rate'], 6)} for {', '.join(p['regimes'])}: {probe_reason(p, measured)}."
                      for p in f["recommendations"]["probes"]])
     ch = f["recommendations"]["tiers"]
-    tb = [f"Drop {b:g} s (indistinguishable from its neighbour)." for b in ch["drop"]]
-    tb += [f"Add {a['budget']:g} s: {a['reason']}." for a in ch["add"]]
+    tb = [f"Drop {number(b, 6)} s (indistinguishable from its neighbour)." for b in ch["drop"]]
+    tb += [f"Add {number(a['budget'], 6)} s: {a['reason']}." for a in ch["add"]]
     rep.bullets(tb or ["Tiers: keep as they are (no redundant pair, no oversized gap)."])
 
     rep.heading("Cost of the new grid")
@@ -280,11 +290,11 @@ def audit_report(result: AuditResult) -> Report:
            "role steps / epoch": c["old"]["steps_per_epoch"], "seconds / epoch": c["old"].get("seconds_per_epoch", math.nan)},
           {"grid": "recommended", "rates": number_list(c["new"]["rates"]), "budgets": number_list(c["new"]["budgets"]),
            "role steps / epoch": c["new"]["steps_per_epoch"], "seconds / epoch": c["new"].get("seconds_per_epoch", math.nan)}]
-    rep.table(pd.DataFrame(ct), f"Per epoch (telemetry holds {c['epochs_in_telemetry']} epoch(s); per-epoch figures are means)", "{:,.0f}")
+    rep.table(pd.DataFrame(ct), f"Per epoch (telemetry holds {c['epochs_in_telemetry']} epoch(s); per-epoch figures are means)")
     rep.paragraph("Role steps: measured cells keep their counts; new cells take the mean of measured cells at the same "
                   "budget (new rate) or rate (new budget). Wall-clock: " + (
                       f"measured per rate from {c['wall_clock_source']}; a new rate takes its arrival span "
-                      f"(workflows × 60 / rate) plus the median drain of the measured rates ({c['median_drain_seconds']:.3g} s)."
+                      f"(workflows × 60 / rate) plus the median drain of the measured rates ({number(c['median_drain_seconds'])} s)."
                       if "seconds_change" in c else "not estimated (no dispatch times; give --epoch-seconds)."))
 
     v = f.get("verification")
@@ -293,18 +303,18 @@ def audit_report(result: AuditResult) -> Report:
         rep.paragraph("Not run (use --verify to simulate the recommended rates).")
     else:
         rep.paragraph(v["description"])
-        vt = pd.DataFrame([{"rate": f"{p['rate']:g}", "regime aimed at": p["regime"], "fitted queue": p["predicted_queue"],
+        vt = pd.DataFrame([{"rate": number(p['rate'], 6), "regime aimed at": p["regime"], "fitted queue": p["predicted_queue"],
                             "simulated queue": p["simulated_queue"], "simulated regime": p["simulated_regime"],
-                            "simulated model mix": ", ".join(f"{k} {100 * x:.1f} %" for k, x in p["model_mix"].items())}
+                            "simulated model mix": ", ".join(f"{k} {number(100 * x)} %" for k, x in p["model_mix"].items())}
                            for p in v["points"]])
-        rep.table(vt, "Predicted (fitted) vs simulated at the recommended rates", "{:.3g}")
+        rep.table(vt, "Predicted (fitted) vs simulated at the recommended rates")
 
     rep.heading("Method")
     rep.bullets([
         "Violation rate intervals: Wilson score, 95 %.",
         ("Tier redundancy: per adjacent pair, Cochran-Mantel-Haenszel test of violation (strata: rates) and stratified "
          "Pearson chi-square of model and strategy mix; Holm's adjustment over all pairs × tests; redundant when no "
-         f"adjusted p is below α = {f['options']['alpha']:g}."),
+         f"adjusted p is below α = {number(f['options']['alpha'], 6)}."),
         ("Load and budget sensitivity: stratified Pearson chi-square (strata: the other grid axis), Cramér's V as effect "
          "size; 'sensitive' needs p < α and V ≥ 0.1."),
         ("Queue model: power law q = a·rate^b or M/M/1 shape q = a·rate/(1 − rate/c), least squares on log q, the "
@@ -316,8 +326,8 @@ def audit_report(result: AuditResult) -> Report:
 
 def _grid_table(series: pd.Series) -> pd.DataFrame:
     g = series.unstack("budget")
-    g.columns = [f"budget {b:g}" for b in g.columns]
-    g.index = [f"{r:g}" for r in g.index]
+    g.columns = [f"budget {number(b, 6)}" for b in g.columns]
+    g.index = [number(r, 6) for r in g.index]
     return g.rename_axis("rate").reset_index()
 
 
@@ -325,21 +335,21 @@ def _findings(f: dict) -> list[str]:
     out = []
     reg = f["regimes"]
     out.append("Regime per rate: " + ", ".join(
-        f"{x['rate']:g} → {x['regime']} (queue {x['mean_queue']:.3g})" for x in reg["by_rate"] if x["mean_queue"] is not None) + ".")
+        f"{number(x['rate'], 6)} → {x['regime']} (queue {number(x['mean_queue'])})" for x in reg["by_rate"] if x["mean_queue"] is not None) + ".")
     j = reg["largest_jump"]
     if j:
-        out.append(f"Largest jump between adjacent rates: {j['from']:g} → {j['to']:g} (queue {j['queue_from']:.3g} → "
-                   f"{j['queue_to']:.3g}, ×{j['queue_ratio']:.3g}"
-                   + (f"; mean workflow latency {j['latency_from']:.3g} s → {j['latency_to']:.3g} s, ×{j['latency_ratio']:.3g}" if j["latency_ratio"] else "")
+        out.append(f"Largest jump between adjacent rates: {number(j['from'], 6)} → {number(j['to'], 6)} (queue {number(j['queue_from'])} → "
+                   f"{number(j['queue_to'])}, ×{number(j['queue_ratio'])}"
+                   + (f"; mean workflow latency {number(j['latency_from'])} s → {number(j['latency_to'])} s, ×{number(j['latency_ratio'])}" if j["latency_ratio"] else "")
                    + ").")
     for across in ("load", "budget"):
         c = f["policy"][across]["model"]
         ch = c["largest_share_change"]
         out.append(f"Model mix vs {'rate' if across == 'load' else 'budget'}: {c['verdict']} (p {p_value(c['test']['p_value'])}, "
-                   f"Cramér's V {c['cramers_v']:.3g}"
-                   + (f"; largest change {ch['category']} {100 * ch['min']:.1f}–{100 * ch['max']:.1f} %" if ch else "") + ").")
+                   f"Cramér's V {number(c['cramers_v'])}"
+                   + (f"; largest change {ch['category']} {number(100 * ch['min'])}–{number(100 * ch['max'])} %" if ch else "") + ").")
     con = f["policy"]["constraint"]
     if con:
-        out.append(f"Tightest tier {con['tightest_budget']:g} s: violation {percent_ci(con['violation_rate'], *con['violation_ci'])} % "
-                   f"vs limit {100 * con['violation_limit']:.3g} % → {con['status']}.")
+        out.append(f"Tightest tier {number(con['tightest_budget'], 6)} s: violation {percent_ci(con['violation_rate'], *con['violation_ci'])} % "
+                   f"vs limit {number(100 * con['violation_limit'])} % → {con['status']}.")
     return out

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from loadwise.auditing.pipeline import AuditResult
+from loadwise.report.format import number
 
 _REGIME_COLOURS = ["#d9f0d3", "#fff7bc", "#fee391", "#fdae6b", "#fc9272", "#de2d26"]
 
@@ -62,10 +63,10 @@ def violation_heatmap(result: AuditResult):
     for i in range(data.shape[0]):
         for j in range(data.shape[1]):
             v = data[i, j]
-            ax.text(j, i, "" if math.isnan(v) else f"{v:.1f}%", ha="center", va="center", fontsize=8,
+            ax.text(j, i, "" if math.isnan(v) else f"{number(v)}%", ha="center", va="center", fontsize=8,
                     color="white" if v > 0.6 * vmax else "black")
-    ax.set_xticks(range(data.shape[1]), [f"{b:g}" for b in cells.columns])
-    ax.set_yticks(range(data.shape[0]), [f"{r:g}" for r in cells.index])
+    ax.set_xticks(range(data.shape[1]), [number(b, 6) for b in cells.columns])
+    ax.set_yticks(range(data.shape[0]), [number(r, 6) for r in cells.index])
     ax.set_xlabel("budget (s)")
     ax.set_ylabel("rate (req/min)")
     ax.set_title("Budget violation rate")
@@ -79,7 +80,7 @@ def mix_by_rate(result: AuditResult, which: str):
     shares = 100 * result.tables.mix(which, "rate")
     fig, ax = plt.subplots(figsize=(7.5, 4))
     bottom = np.zeros(len(shares))
-    labels = [f"{r:g}" for r in shares.index]
+    labels = [number(r, 6) for r in shares.index]
     cmap = plt.get_cmap("tab10")
     for i, col in enumerate(shares.columns):
         vals = shares[col].to_numpy(dtype=float)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from loadwise.report.document import Report
-from loadwise.report.format import NOT_AVAILABLE, finite, p_value
+from loadwise.report.format import NOT_AVAILABLE, finite, number, p_value
 from loadwise.scenarios import ScenarioSet
 
 if TYPE_CHECKING:
@@ -27,11 +27,11 @@ _UNTESTED_MERGES = {"group-testing": "its rounds merge pull requests that were n
 def _number(x: float, ci: float | None = None) -> str:
     if not finite(x):
         return NOT_AVAILABLE
-    return f"{x:.4g}" if ci is None or not finite(ci) else f"{x:.4g} ± {ci:.3g}"
+    return number(x, 4) if ci is None or not finite(ci) else f"{number(x, 4)} ± {number(ci)}"
 
 
 def _settings(config: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in config.items()) or "no knobs"
+    return ", ".join(f"{k} = {number(v, 6)}" if isinstance(v, float) else f"{k} = {v}" for k, v in config.items()) or "no knobs"
 
 
 def _weighted(table: pd.DataFrame, column: str) -> pd.Series:
@@ -48,7 +48,6 @@ def compare_report(comparison: Comparison, scenario_set: ScenarioSet, settings: 
     shown = comparison.best_per_strategy
     rep = Report(f"Merge-queue strategies on {scenario_set.name}")
 
-    rep.heading("Summary")
     best = summary.loc[winner]
     kind = "at its defaults" if winner.endswith(" defaults") else "tuned"
     lines = [f"Best: {comparison.strategy}, {kind} ({_settings(comparison.winner_config)}): {_number(best['objective'], best['ci95'])} "
@@ -67,10 +66,15 @@ def compare_report(comparison: Comparison, scenario_set: ScenarioSet, settings: 
     escapes = float((table.loc[table["config"] == winner, "merged_bad"] * table.loc[table["config"] == winner,
                                                                                       "weight"]).sum())
     if comparison.strategy in _UNTESTED_MERGES and escapes > 0:
-        lines.append(f"Caution: {_UNTESTED_MERGES[comparison.strategy]}; {escapes:.3g} bad merges per run escaped "
+        lines.append(f"Caution: {_UNTESTED_MERGES[comparison.strategy]}; {number(escapes)} bad merges per run escaped "
                      "(scenario-weighted), priced in the cost at 40 h each.")
-    rep.bullets(lines)
-    rep.paragraph("Next: " + comparison.next_command)
+    rep.summarize(" ".join(lines), pd.DataFrame({
+        "config": shown[:3],
+        "cost (dev-h / 1000 PRs)": [_number(summary.loc[c, "objective"], summary.loc[c, "ci95"]) for c in shown[:3]],
+        f"more than {winner}": [_number(summary.loc[c, "diff_vs_baseline"], summary.loc[c, "diff_ci95"])
+                                if c != winner else "—" for c in shown[:3]],
+        "p": [p_value(summary.loc[c, "p_value"]) if c != winner else "—" for c in shown[:3]]}),
+        next_step=comparison.next_command, key={"answer": f"{comparison.strategy}, {kind}"})
 
     rep.heading("Side by side")
     side = pd.DataFrame({
@@ -88,7 +92,7 @@ def compare_report(comparison: Comparison, scenario_set: ScenarioSet, settings: 
     rep.table(side, caption="Each strategy at its better config (tuned, or its product defaults when they validate "
                             "better), on common fresh seeds; figures are scenario-weighted means of one run")
     rep.table(validation.summary, caption=f"Every config validated (tuned and product defaults); differences to "
-                                          f"{winner}, paired on the same seeds", floatfmt="{:.4g}")
+                                          f"{winner}, paired on the same seeds", digits=4)
 
     rep.heading("Per scenario")
     for column, caption in (("objective", "Cost, developer-hours per 1000 pull requests (mean ± 95 % CI)"),
@@ -120,7 +124,7 @@ def compare_report(comparison: Comparison, scenario_set: ScenarioSet, settings: 
     rep.table(pd.DataFrame([{"strategy": t.strategy, "trials": t.trials, "simulations": t.simulations,
                              "search s": t.search_seconds, "tune folder": t.folder.name} for t in comparison.tunes]),
               caption=f"Robust tunes: at most {settings['trials']} trials each and the same budget of "
-                      f"{settings['budget']:g} full-length simulations (a quarter-length run counts a quarter), "
+                      f"{number(settings['budget'], 6)} full-length simulations (a quarter-length run counts a quarter), "
                       f"fidelity {settings['fidelity']}; serial has no knobs")
     rep.paragraph(f"Scenario set {scenario_set.describe()}. Cost: developer-hours per 1000 pull requests queued — "
                   "a quarter of every hour in the queue, 8 h per innocent pull request evicted, 40 h per escape, "

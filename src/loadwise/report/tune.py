@@ -4,42 +4,54 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from loadwise.evaluate import Evaluator
 from loadwise.report.document import Report
-from loadwise.report.validation import add_validation
+from loadwise.report.format import number, with_ci
+from loadwise.report.validation import add_validation, validation_headline
 from loadwise.systems.base import family
 from loadwise.tuning.named import PREDICTED_ROBUST_SHIFTS
 from loadwise.tuning.tuner import TrialRecord, Tuner
 from loadwise.tuning.validation import ValidationResult
 
 
-def tune_report(tuner: Tuner, evaluator: Evaluator, records: list[TrialRecord], validation: ValidationResult | None,
-                slices: pd.DataFrame | None, seconds: float, single_reference: Mapping[str, Any] | None) -> Report:
-    """The report of one tune; `evaluator` counts every simulation of the search, validation and slices."""
-    s, ev = tuner.settings, evaluator
+@dataclass(frozen=True)
+class TuneCounts:
+    """What a finished tune spent: simulations run (`failed` of them failed; `full_length_runs`
+    their cost in full-length runs, warm-ups included), answered from the cache, and wall-clock seconds."""
+
+    simulations: int
+    failed: int | None  # None: not recorded
+    full_length_runs: float
+    cached: int
+    seconds: float
+
+
+def tune_report(tuner: Tuner, records: list[TrialRecord], validation: ValidationResult | None,
+                slices: pd.DataFrame | None, counts: TuneCounts | None, single_reference: Mapping[str, Any] | None,
+                ) -> Report:
+    """The report of one tune; `counts` covers the search, validation and slices (None: the tune did not finish)."""
+    s = tuner.settings
     best = tuner.best()
     report = Report(f"Robust tune: {tuner.system.name} on {tuner.scenario_set.name}")
-    report.heading("Summary")
-    counts = pd.Series([(r.stage, r.state) for r in records]).value_counts() if records else pd.Series(dtype=int)
+    report.heading("The search")
+    states = pd.Series([(r.stage, r.state) for r in records]).value_counts() if records else pd.Series(dtype=int)
     stage_lines = []
     for k, stage in enumerate(tuner.schedule.stages):
-        done, dropped = int(counts.get((k, "complete"), 0)), int(counts.get((k, "dropped"), 0))
+        done, dropped = int(states.get((k, "complete"), 0)), int(states.get((k, "dropped"), 0))
         stage_lines.append(f"stage {k} ({stage.label()}): {done} complete, {dropped} dropped by racing")
-    racing = f"on (δ = {s.delta:g})" if s.racing else "off"
+    racing = f"on (δ = {number(s.delta, 6)})" if s.racing else "off"
     report.bullets([
         (f"objective: {tuner.objective.name} ({tuner.objective.direction}), aggregate {tuner.aggregate} "
          f"over {tuner.scenario_set.describe()}"),
         f"fidelity schedule {tuner.schedule.name}: " + "; ".join(stage_lines),
-        (f"simulations: {ev.executed} run ({ev.failed} failed; {ev.executed_cost:.1f} full-length runs' worth, "
-         f"warm-ups included), {ev.reused} answered from the cache; "
-         f"{seconds:.1f} s wall-clock"),
+        _simulations(tuner, counts),
         (f"replicates {s.min_replicates}–{s.max_replicates} per scenario, CI tolerance "
-         f"{'none' if s.ci_tol is None else f'{s.ci_tol:g}'}, racing {racing}, "
+         f"{'none' if s.ci_tol is None else f'{number(s.ci_tol, 6)}'}, racing {racing}, "
          f"study seed {s.seed}, constraints: {', '.join(map(str, tuner.constraints)) or 'none'}"),
         f"storage: {tuner.storage_url} (one Optuna study per stage: {s.study_name}.stage0 …)",
     ])
@@ -50,12 +62,15 @@ def tune_report(tuner: Tuner, evaluator: Evaluator, records: list[TrialRecord], 
     report.heading("Best config")
     if best is None:
         report.paragraph("No config completed the full scenario set.")
+        report.summarize("No config completed the full scenario set, so there is no recommendation yet.",
+                         next_step="`loadwise tune --resume RUN_DIR --trials N` continues the search")
         return report
     config, value, ci = best
-    ci_text = f" ± {ci:.4g}" if math.isfinite(ci) else ""
-    report.paragraph(f"Best on the full set during search: {tuner.objective.name} = {value:.5g}{ci_text} "
+    _summarize(report, tuner, config, value, ci, validation)
+    ci_text = f" ± {number(ci, 4)}" if math.isfinite(ci) else ""
+    report.paragraph(f"Best on the full set during search: {tuner.objective.name} = {number(value, 5)}{ci_text} "
                      "(95 % CI from Σ wᵢ² sᵢ²/nᵢ; search values are optimistic, see validation).")
-    report.table(pd.DataFrame([config]), caption="Robust optimum", floatfmt="{:.4g}")
+    report.table(pd.DataFrame([config]), caption="Robust optimum", digits=4)
     if validation is not None:
         report.heading("Validation on fresh seeds")
         add_validation(report, validation)
@@ -66,7 +81,7 @@ def tune_report(tuner: Tuner, evaluator: Evaluator, records: list[TrialRecord], 
                          "single-scenario (normal-only) optimum, with its own objective (`classic` here). This run "
                          f"optimizes `{tuner.objective.name}`" + (", the same objective." if same else
                                                                 ", a different objective, so knobs may move differently."))
-        report.table(_side_by_side(tuner, config, single_reference, validation), floatfmt="{:.4g}",
+        report.table(_side_by_side(tuner, config, single_reference, validation), digits=4,
                      caption="The scenario-weighting study's predicted differences of a robust optimum from the "
                              "single-scenario optimum, and what happened here")
     report.heading("Optimization history")
@@ -83,8 +98,33 @@ def tune_report(tuner: Tuner, evaluator: Evaluator, records: list[TrialRecord], 
     report.heading("Per-trial results")
     rows = [{"trial": r.number, "stage": r.stage, "state": r.state, "objective": r.value, "ci95": r.ci,
              "runs": sum(r.replicates.values()), **r.config} for r in sorted(records, key=lambda r: r.number)]
-    report.table(pd.DataFrame(rows), floatfmt="{:.4g}")
+    report.table(pd.DataFrame(rows), digits=4)
     return report
+
+
+def _simulations(tuner: Tuner, counts: TuneCounts | None) -> str:
+    if counts is None:
+        return (f"simulations: {len(tuner.cache.table())} in the run cache (the tune stopped before it counted "
+                "its simulations and time)")
+    failed = "" if counts.failed is None else f"{counts.failed} failed; "
+    return (f"simulations: {counts.simulations} run ({failed}{number(counts.full_length_runs)} full-length runs' worth, "
+            f"warm-ups included), {counts.cached} answered from the cache; {number(counts.seconds)} s wall-clock")
+
+
+def _summarize(report: Report, tuner: Tuner, config: Mapping[str, Any], value: float, ci: float,
+               validation: ValidationResult | None) -> None:
+    name = tuner.objective.name
+    knobs = ", ".join(f"{k} = {number(v, 4)}" for k, v in config.items())
+    answer = (f"Recommended config: {knobs} ({name} = {with_ci(value, ci, 4, 'one replicate per scenario')} "
+              "on the full scenario set during the search).")
+    table, key = pd.DataFrame([config]), {"answer": knobs}
+    if validation is not None:
+        checked, table, key = validation_headline(validation, name, best="robust-best")
+        answer += " " + checked
+        key["answer"] = knobs
+    report.summarize(answer, table, next_step="result.json holds the best config; `loadwise validate RUN_DIR` "
+                     "re-checks it on more fresh seeds; `optuna-dashboard sqlite:///RUN_DIR/study.db` opens the "
+                     "search", key=key)
 
 
 def _side_by_side(tuner: Tuner, robust: Mapping[str, Any], published: Mapping[str, Any] | None,

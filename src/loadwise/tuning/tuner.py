@@ -222,6 +222,8 @@ class Tuner:
                     hit = self.cache.get(plan.spec(config, (scenario, rep)), include_failed=True)
                     if hit is not None:
                         data.record(hit)
+                if t.user_attrs.get("finalization"):  # a full-set evaluation after the study stopped early
+                    self.finalized_from = t.user_attrs.get("promoted_from_stage")
                 if t.state == TrialState.COMPLETE:
                     key = canonical(config)
                     data.completed[key] = t.value
