@@ -27,7 +27,7 @@ SMALL = dict(rates=(20.0, 200.0), budgets=(10.0, 1800.0), minibatch_size=256, te
 
 
 def test_plans_become_planner_action_rows_with_unused_roles_zero():
-    recorder = TeacherRecorder("greedy", "full")
+    recorder = TeacherRecorder(1.0, "full")
     driver = Lockstep([Cell(20.0, 20.0, 30), Cell(20.0, 1800.0, 30)], 1)
     driver.run(recorder)
     log = recorder.plan_log.arrays()
@@ -63,7 +63,7 @@ def test_the_cloned_router_decides_like_its_teacher_and_earns_what_it_earns():
     # sampled from the cloned networks, before any PPO step: the teacher's goodput within a few points
     assert line["goodput"] == pytest.approx(warm["teacher_goodput"], abs=0.08)
     # on fresh states the cloned executor's most likely pair is mostly the teacher's
-    recorder = TeacherRecorder("greedy", "full")
+    recorder = TeacherRecorder(config.imitation_headroom, "full")
     Lockstep([Cell(r, b, 40) for r in SMALL["rates"] for b in SMALL["budgets"]], 99).run(recorder)
     steps = recorder.step_log.arrays()
     with torch.no_grad():
@@ -94,6 +94,7 @@ def test_entropy_bonus_decays_linearly_to_zero_over_its_epochs_whatever_the_run_
     ("imitation_teacher", "clairvoyant", "^imitation_teacher: 'clairvoyant'; allowed: none, greedy$"),
     ("entropy_decay_epochs", -1, "^entropy_decay_epochs: must be >= 0"),
     ("imitation_passes", 0, "^imitation_passes: must be at least 1$"),
+    ("imitation_headroom", 0.0, "^imitation_headroom: must be a finite number > 0$"),
 ])
 def test_bad_warm_start_options_name_the_field(field, value, message):
     with pytest.raises(ConfigError, match=message):
@@ -110,3 +111,18 @@ def test_runs_saved_before_the_warm_start_load_as_trained():
     saved = {k: v for k, v in TrainConfig().to_dict().items() if k not in ("imitation_teacher", "entropy_decay_epochs")}
     old = TrainConfig.from_dict(saved)
     assert old.imitation_teacher == "none" and old.entropy_decay_epochs == 0
+
+
+def test_the_default_teacher_keeps_room_for_queueing_so_it_busts_less_at_tight_budgets():
+    assert TrainConfig().imitation_headroom == 0.4
+    busts = {}
+    for headroom in (1.0, 0.4):
+        driver = Lockstep([Cell(50.0, 50.0, 200)], 5)
+        driver.run(TeacherRecorder(headroom, "full"))
+        busts[headroom] = driver.results(record=False)[0].metrics["violation_rate"]
+    assert busts[0.4] < 0.05 < busts[1.0]
+
+
+def test_old_runs_load_with_the_teacher_they_had():
+    saved = {k: v for k, v in TrainConfig().to_dict().items() if k != "imitation_headroom"}
+    assert TrainConfig.from_dict(saved).imitation_headroom == 1.0

@@ -50,6 +50,8 @@ def train_command(
     imitation_teacher: str = typer.Option(None, "--imitation-teacher", help="Warm-start the networks by "
                                           "imitating this router's decisions before the first epoch, or none "
                                           "(default greedy with the learned planner, none with --planner reference)."),
+    imitation_headroom: float = typer.Option(0.4, "--imitation-headroom", help="The greedy teacher's share of "
+                                             "each step's budget allowance (below 1: room for queueing)."),
     entropy_decay_epochs: int = typer.Option(20, "--entropy-decay-epochs", help="The entropy bonus decays "
                                              "linearly to 0 over this many epochs (0: constant)."),
     seed: int = typer.Option(0, "--seed"),
@@ -77,7 +79,8 @@ def train_command(
         ppo_epochs=ppo_epochs, minibatch_size=minibatch_size, learning_rate=learning_rate, seed=seed,
         planner_congestion_price=planner_congestion_price,
         observation=observation, planner=planner, advantage_normalization=advantage_normalization,
-        imitation_teacher=imitation_teacher, entropy_decay_epochs=entropy_decay_epochs, telemetry=not no_telemetry,
+        imitation_teacher=imitation_teacher, imitation_headroom=imitation_headroom,
+        entropy_decay_epochs=entropy_decay_epochs, telemetry=not no_telemetry,
     )
     run = train_router(config, out)
     last = run.history[-1]

@@ -68,6 +68,9 @@ class TrainConfig:
     entropy_decay_epochs: int = 20
     # Behaviour cloning of this router before the first epoch (imitation.py); none: random networks
     imitation_teacher: str = "greedy"
+    # the greedy teacher keeps this share of a step's budget allowance: 0.4 leaves room for the
+    # queueing it cannot predict (bust ≤ 2 % at 50 s where headroom 1 busts 25 %; BENCHMARKS.md)
+    imitation_headroom: float = 0.4
     imitation_passes: int = 4           # over the teacher's decisions in one epoch's rollout of the grid
     # Charge on the plan: price × Σ over its workflow's calls of the calls waiting at the
     # chosen server / max_num_seqs (episodes.py). A workflow's own outcome does not count the
@@ -112,6 +115,8 @@ class TrainConfig:
                               "with the reference planner")
         if self.entropy_decay_epochs < 0:
             raise ConfigError("entropy_decay_epochs", "must be >= 0 (0: a constant entropy bonus)")
+        if not (math.isfinite(self.imitation_headroom) and self.imitation_headroom > 0):
+            raise ConfigError("imitation_headroom", "must be a finite number > 0")
         if self.imitation_passes < 1:
             raise ConfigError("imitation_passes", "must be at least 1")
         Constraint.parse(self.constraint)
@@ -141,4 +146,5 @@ class TrainConfig:
         values.setdefault("planner_congestion_price", 0.0)
         values.setdefault("entropy_decay_epochs", 0)
         values.setdefault("imitation_teacher", "none")
+        values.setdefault("imitation_headroom", 1.0)
         return cls(**values)

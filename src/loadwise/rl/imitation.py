@@ -4,9 +4,10 @@ PPO from random networks spends its first epochs finding what a simple heuristic
 already knows, and where the best action wins by a point or two of success probability
 (an idle server pool with a loose budget: always the strongest model) its noisy policy
 gradient leaves the policy undecided for many epochs. So training starts from a teacher:
-the budget-aware `greedy` router (the most accurate pair whose predicted latency fits the
-step's share of the remaining budget; its plans shrink with the budget). At loose budgets
-it takes quality-first's pair, at tight ones a pair that fits.
+the budget-aware `greedy` router (the most accurate pair whose predicted latency fits
+`headroom` × the step's share of the remaining budget; its plans shrink with the budget).
+At loose budgets it takes quality-first's pair, at tight ones a pair that fits with room
+to spare for the queueing it cannot predict.
 
 The teacher is imitated only through what the router observes at decision time — the
 same features the networks see (`features.plan_features`, `features.step_features`) —
@@ -34,7 +35,7 @@ from loadwise.rl.policies import ExecutorPolicy, PlannerPolicy
 from loadwise.rl.router import DecisionLog
 from loadwise.systems.agentserve.lockstep import Cell, Lockstep
 from loadwise.systems.agentserve.profiles import Profiles
-from loadwise.systems.agentserve.routers import make_router
+from loadwise.systems.agentserve.routers import GreedyRouter
 from loadwise.systems.agentserve.routing import Plan, PlanBatch, StepBatch
 
 # Decisions per gradient step of the cloning (a supervised loss: many small steps)
@@ -49,13 +50,13 @@ def plan_actions(plan: Plan) -> np.ndarray:
 
 
 class TeacherRecorder:
-    """A simulator `Router` that decides as the teacher and logs (features, teacher action)."""
+    """A simulator `Router` that decides as the greedy teacher and logs (features, teacher action)."""
 
     needs_oracle = False
 
-    def __init__(self, teacher: str, observation: str) -> None:
-        self.teacher = make_router(teacher)
-        self.name = f"teacher:{teacher}"
+    def __init__(self, headroom: float, observation: str) -> None:
+        self.teacher = GreedyRouter(headroom)
+        self.name = f"teacher:greedy:{headroom:g}"
         self.observation = observation
         self.plan_log = DecisionLog()
         self.step_log = DecisionLog()
@@ -108,13 +109,13 @@ def demonstrations(log: dict[str, np.ndarray], sim_index: np.ndarray, workflow_i
     )
 
 
-def teacher_rollout(teacher: str, cells: list[Cell], seeds: list[int], observation: str, profiles: Profiles,
-                    reward_of, cost_of) -> tuple[Demonstrations | None, Demonstrations | None, dict[str, float]]:
+def teacher_rollout(headroom: float, cells: list[Cell], seeds: list[int], observation: str,
+                    profiles: Profiles, reward_of, cost_of) -> tuple[Demonstrations | None, Demonstrations | None, dict[str, float]]:
     """(planner demonstrations, executor demonstrations, the teacher's goodput and bust rate).
 
     `reward_of(finished)` and `cost_of(finished)` score finished workflows as training does.
     """
-    recorder = TeacherRecorder(teacher, observation)
+    recorder = TeacherRecorder(headroom, observation)
     driver = Lockstep(cells, seeds, profiles)
     driver.run(recorder)
     done = driver.pop_finished()

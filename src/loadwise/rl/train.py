@@ -134,7 +134,7 @@ class Trainer:
         state = np.random.SeedSequence([int(cfg.seed), IMITATION_STREAM]).generate_state(len(cells) + 1, dtype=np.uint32)
         constraint = Constraint.parse(cfg.constraint)
         plans, steps, teacher = teacher_rollout(
-            cfg.imitation_teacher, cells, [int(s) for s in state[:-1]], cfg.observation, self.profiles,
+            cfg.imitation_headroom, cells, [int(s) for s in state[:-1]], cfg.observation, self.profiles,
             lambda d: workflow_reward(cfg.reward, d.solved, d.workflow_latency, d.budget),
             lambda d: constraint.cost(d.workflow_latency, d.budget))
         groups = [(p, d) for p, d in ((self.planner, plans), (self.executor, steps)) if d is not None]
