@@ -162,8 +162,9 @@ def router_step(folder: Path, seed: int) -> Report:
     from loadwise.rl.config import TrainConfig
 
     workflows = 120
+    # a small grid: more passes over its teacher rollout, so the warm start gets a few hundred steps
     config = TrainConfig(rates=ROUTER_RATES, budgets=ROUTER_BUDGETS, workflows=workflows, epochs=15,
-                         minibatch_size=512, seed=seed)
+                         minibatch_size=512, imitation_passes=20, seed=seed)
     run = train_router(config, folder / "train", progress=False)
     evaluation = evaluate_router(run.run_dir, workflows=2 * workflows, seeds=seed + 12345,
                                  baselines=ROUTER_BASELINES, out=folder / "eval")
