@@ -133,7 +133,8 @@ def test_cli_bad_constraint_is_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_one_multiplier_per_cell_follows_each_cells_own_violation(tmp_path):
-    config = TrainConfig(epochs=1, telemetry=False, lambda_scope="cell", lambda_init=0.5, lambda_lr=1.0, **SMALL)
+    config = TrainConfig(epochs=1, telemetry=False, lambda_scope="cell", lambda_init=0.5, lambda_lr=1.0,
+                         imitation_teacher="none", **SMALL)
     trainer = train(config, tmp_path / "cell", progress=False)
     lam = np.asarray(trainer.history[0]["lambda"]).reshape(2, 2)  # rates × budgets
     # an untrained router busts 10 s budgets far more often at 200 req/min than at 20

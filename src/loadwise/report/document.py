@@ -229,8 +229,9 @@ def _block_html(b: _Block, anchor: str, charts: _ChartCounter) -> str:
     if b.chart:
         import plotly.io as pio
 
+        # numbered ids (plotly's default is a random UUID): the same report renders to the same page
         chart = pio.to_html(pio.from_json(b.chart), full_html=False, include_plotlyjs=charts.shown == 0,
-                            config={"displaylogo": False, "responsive": True})
+                            config={"displaylogo": False, "responsive": True}, div_id=f"chart-{charts.shown + 1}")
         charts.shown += 1
         return f'<figure class="chart" data-name="{esc(name)}">{chart}{cap}</figure>'
     data = base64.b64encode(png).decode("ascii")

@@ -226,6 +226,7 @@ class Tuner:
                     self.finalized_from = t.user_attrs.get("promoted_from_stage")
                 if t.state == TrialState.COMPLETE:
                     key = canonical(config)
+                    data.configs.setdefault(key, dict(config))  # also when none of its runs is in the cache
                     data.completed[key] = t.value
                     data.feasible[key] = all(c <= 0 for c in t.user_attrs.get("constraints", []))
                 self.records.append(_record_from_trial(t, k, config))
