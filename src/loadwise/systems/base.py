@@ -9,9 +9,10 @@ for tunable knobs, the range searched by default) and the scenario-level paramet
 from __future__ import annotations
 
 import hashlib
+import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -156,3 +157,11 @@ def get_objective(system: System, objective: str | Objective | None) -> Objectiv
     if name not in system.objectives:
         raise ConfigError("objective", f"unknown objective {name!r}; allowed: {', '.join(system.objectives)}")
     return system.objectives[name]
+
+
+def check_cost_weights(weights: Any) -> None:
+    """Every field of a cost-weights dataclass is a finite number >= 0 (errors name `weights.FIELD`)."""
+    for f in fields(weights):
+        value = getattr(weights, f.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"weights.{f.name}", f"expected a finite number >= 0, got {value!r}")

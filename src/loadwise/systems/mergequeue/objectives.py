@@ -9,12 +9,11 @@ across strategies, scenarios and run lengths. Weights live in `CostWeights`; REA
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 
 from loadwise.errors import ConfigError
-from loadwise.systems.base import Objective
+from loadwise.systems.base import Objective, check_cost_weights
 
 COST_FAILURE = 1e6
 
@@ -37,10 +36,7 @@ class CostWeights:
     """developer-hours per runner-hour of builds (cancelled ones included, up to their cancellation)"""
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ConfigError(f"weights.{f.name}", f"expected a finite number >= 0, got {value!r}")
+        check_cost_weights(self)
 
 
 def cost_terms(m: Mapping[str, float], w: CostWeights) -> dict[str, float]:

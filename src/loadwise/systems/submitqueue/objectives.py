@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 
 from loadwise.errors import ConfigError
-from loadwise.systems.base import Objective
+from loadwise.systems.base import Objective, check_cost_weights
 
 CLASSIC_FAILURE = -1e6
 COST_FAILURE = 1e6
@@ -74,10 +74,7 @@ class CostWeights:
     """cost when every test is demoted, scaled by the time-averaged demoted fraction"""
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ConfigError(f"weights.{f.name}", f"expected a finite number >= 0, got {value!r}")
+        check_cost_weights(self)
 
 
 def cost_terms(m: Mapping[str, float], w: CostWeights) -> dict[str, float]:
