@@ -41,6 +41,20 @@ def _keys(sim_index: np.ndarray, workflow_id: np.ndarray) -> np.ndarray:
     return np.asarray(sim_index, dtype=np.int64) * _KEY + np.asarray(workflow_id, dtype=np.int64)
 
 
+def match_decisions(log: dict[str, np.ndarray], outcomes_sim: np.ndarray,
+                    outcomes_workflow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows of `log` whose workflow finished, the index of that workflow in the outcomes)."""
+    ep_keys = _keys(outcomes_sim, outcomes_workflow)
+    if len(ep_keys) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    sorter = np.argsort(ep_keys)
+    sorted_keys = ep_keys[sorter]
+    keys = _keys(log["sim_index"], log["workflow_id"])
+    pos = np.searchsorted(sorted_keys, keys).clip(max=len(sorted_keys) - 1)
+    rows = np.flatnonzero(sorted_keys[pos] == keys)
+    return rows, sorter[pos[rows]]
+
+
 def build_decisions(plan_log: dict[str, np.ndarray], step_log: dict[str, np.ndarray], outcomes: Outcomes,
                     lam_per_group: np.ndarray, cfg: PPOConfig,
                     normalize_per_tier: bool = False,
@@ -55,21 +69,12 @@ def build_decisions(plan_log: dict[str, np.ndarray], step_log: dict[str, np.ndar
     workflow's executor decisions (module docstring); 0: rewards are the outcomes alone.
     """
     logs = [plan_log, step_log]
-    ep_keys = _keys(outcomes.sim_index, outcomes.workflow_id)
-    sorter = np.argsort(ep_keys)
-    sorted_keys = ep_keys[sorter]
     parts = []
     for g, log in enumerate(logs):
-        if not log:
+        if not log or len(outcomes.sim_index) == 0:
             continue
-        keys = _keys(log["sim_index"], log["workflow_id"])
-        if len(sorted_keys) == 0:
-            continue
-        pos = np.searchsorted(sorted_keys, keys).clip(max=len(sorted_keys) - 1)
-        found = sorted_keys[pos] == keys
-        rows = np.flatnonzero(found)
-        parts.append((g, rows, sorter[pos[rows]], log["order"][rows],
-                      log["value_reward"][rows], log["value_cost"][rows]))
+        rows, episode_of = match_decisions(log, outcomes.sim_index, outcomes.workflow_id)
+        parts.append((g, rows, episode_of, log["order"][rows], log["value_reward"][rows], log["value_cost"][rows]))
     if not parts:
         return None, None
     group = np.concatenate([np.full(len(p[1]), p[0]) for p in parts])
@@ -84,7 +89,7 @@ def build_decisions(plan_log: dict[str, np.ndarray], step_log: dict[str, np.ndar
     episode_sorted = episode[idx]
     starts = np.searchsorted(episode_sorted, episode_sorted, side="left")
     position = np.arange(len(idx)) - starts
-    n_episodes, length = len(ep_keys), int(position.max()) + 1
+    n_episodes, length = len(outcomes.sim_index), int(position.max()) + 1
     mask = np.zeros((n_episodes, length), dtype=bool)
     values_r = np.zeros((n_episodes, length))
     values_c = np.zeros((n_episodes, length))

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from loadwise.rl.episodes import match_decisions
 from loadwise.rl.features import plan_features, step_features
 from loadwise.rl.policies import ExecutorPolicy, PlannerPolicy
 from loadwise.rl.router import DecisionLog
@@ -95,12 +96,7 @@ def demonstrations(log: dict[str, np.ndarray], sim_index: np.ndarray, workflow_i
     """The logged decisions of finished workflows, each with its workflow's reward and cost."""
     if not log:
         return None
-    key = np.asarray(sim_index, dtype=np.int64) << 32 | np.asarray(workflow_id, dtype=np.int64)
-    order = np.argsort(key)
-    logged = log["sim_index"].astype(np.int64) << 32 | log["workflow_id"].astype(np.int64)
-    pos = np.searchsorted(key[order], logged).clip(max=len(key) - 1)
-    found = key[order][pos] == logged
-    rows, episode = np.flatnonzero(found), order[pos[found]]
+    rows, episode = match_decisions(log, sim_index, workflow_id)
     return Demonstrations(
         obs=torch.from_numpy(np.ascontiguousarray(log["obs"][rows])),
         actions=torch.from_numpy(np.ascontiguousarray(log["actions"][rows])).long(),
